@@ -1,0 +1,44 @@
+"""`humpback`: the command line, a thin layer over the library functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from etl.settings import load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Instruction backtranslation data engine.")
+
+DEFAULT_WAREHOUSE = Path("warehouse-data")
+
+
+@app.callback()
+def main() -> None:
+    """Instruction backtranslation (Humpback) data engine."""
+
+
+@app.command()
+def etl(
+    inputs: Annotated[list[Path], typer.Argument(help="WARC files, folders of .html/.htm(.gz), JSONL(.gz) or Parquet.")],
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder for the Parquet tables.")] = DEFAULT_WAREHOUSE,
+    workers: Annotated[int, typer.Option(help="Worker processes; 0 means all cores.")] = 0,
+    config: Annotated[Path | None, typer.Option(help="TOML file of settings (sections as in etl/settings.py).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: section.key=value.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Read, extract, segment, deduplicate and filter a corpus into documents, segments and rejects."""
+    from etl.pipeline import run_etl
+    from etl.summary import format_summary
+
+    try:
+        settings = load_settings(config, set_ or [])
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    report = run_etl(inputs, warehouse, settings, workers=workers or None, show_progress=progress)
+    typer.echo(format_summary(report, str(warehouse)))
+
+
+if __name__ == "__main__":
+    app()

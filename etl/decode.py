@@ -1,0 +1,65 @@
+"""Bytes to text: the declared charset (HTTP header, then meta tag), then UTF-8, then detection."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from charset_normalizer import from_bytes
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_SNIFF_BYTES = 4096
+
+
+class DecodeError(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    text: str
+    encoding: str  # codec actually used
+    declared: str | None  # charset the page declared, if any
+    lossy: bool  # undecodable bytes were replaced with U+FFFD
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def meta_charset(payload: bytes) -> str | None:
+    match = _META_CHARSET.search(payload[:_SNIFF_BYTES])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def looks_binary(payload: bytes) -> bool:
+    head = payload[:8192]
+    # Text never holds NUL; UTF-16 pages would, but they announce themselves with a BOM.
+    return head.count(0) > len(head) // 100 and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+
+
+def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
+    if not payload.strip():
+        raise DecodeError("empty_page", "the payload is empty or whitespace")
+    if looks_binary(payload):
+        raise DecodeError("binary_content", "NUL bytes in the first 8 KiB: not an HTML page")
+    declared = http_charset or meta_charset(payload)
+    candidates = [c for c in (_codec(http_charset), _codec(meta_charset(payload)), "utf-8") if c]
+    for codec in dict.fromkeys(candidates):
+        try:
+            return Decoded(payload.decode(codec), codec, declared, lossy=False)
+        except UnicodeDecodeError:
+            continue
+    best = from_bytes(payload[:65536]).best()
+    codec = _codec(best.encoding) if best is not None else None
+    codec = codec or _codec(declared) or "utf-8"
+    text = payload.decode(codec, errors="replace")
+    return Decoded(text, codec, declared, lossy="\ufffd" in text)

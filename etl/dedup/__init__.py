@@ -1,0 +1,1 @@
+"""Exact and near-duplicate detection: signatures in the workers, clusters over the whole corpus."""

@@ -1,0 +1,168 @@
+"""The local engine: stream records into batches, run them on a process pool, commit, finalize.
+
+Isolation: each batch runs in a worker process of a pebble pool. Inside the worker a page that runs
+past its timeout is interrupted (SIGALRM); if a page hangs in native code or kills its worker, the
+pool's hard timeout or the dead process fails the batch, and its pages are then run one per task so
+that only the culprit becomes a reject.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from pebble import ProcessExpired, ProcessPool
+from tqdm import tqdm
+
+from etl.finalize import FinalizeReport, finalize
+from etl.readers import discover_inputs, iter_records
+from etl.records import Failure, RawRecord, ReadStats, content_id
+from etl.settings import Settings
+from etl.worker import BatchResult, failed_batch, process_batch
+from warehouse.store import Warehouse
+
+Item = RawRecord | Failure
+
+
+@dataclass
+class RunReport:
+    inputs: int = 0
+    records: int = 0  # HTML records and read failures that entered batches
+    batches: int = 0
+    batches_skipped: int = 0  # already committed by an earlier run
+    pages_isolated: int = 0  # pages rerun one per task after their batch failed
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    final: FinalizeReport | None = None
+
+
+def item_key(item: Item) -> str:
+    return item.reject_id if isinstance(item, Failure) else item.doc_id + item.source
+
+
+def plan_batches(items: Iterable[Item], size: int) -> Iterator[tuple[str, list[Item]]]:
+    """Group items into batches whose id is content-addressed by their members."""
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield content_id(*map(item_key, batch)), batch
+            batch = []
+    if batch:
+        yield content_id(*map(item_key, batch)), batch
+
+
+def _merge(batch_id: str, parts: list[BatchResult]) -> BatchResult:
+    return BatchResult(
+        documents=pa.concat_tables([p.documents for p in parts]),
+        segments=pa.concat_tables([p.segments for p in parts]),
+        rejects=pa.concat_tables([p.rejects for p in parts]),
+    )
+
+
+class LocalEngine:
+    """Runs batches on a pool of worker processes with a hard timeout per task."""
+
+    def __init__(self, workers: int, settings: Settings) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.pool = ProcessPool(max_workers=workers)
+
+    def _timeout(self, n_pages: int) -> float:
+        return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
+
+    def submit(self, batch_id: str, items: list[Item]):
+        return self.pool.schedule(process_batch, (batch_id, items, self.settings),
+                                  timeout=self._timeout(len(items)))
+
+    def result(self, batch_id: str, items: list[Item], future) -> tuple[BatchResult, int]:
+        """The batch's result; if the batch failed as a whole, rerun its pages one per task."""
+        try:
+            return future.result(), 0
+        except (FutureTimeout, ProcessExpired, MemoryError):
+            pass
+        singles = [(item, self.submit(batch_id, [item])) for item in items]
+        parts = []
+        for item, single in singles:
+            try:
+                parts.append(single.result())
+            except FutureTimeout:
+                parts.append(failed_batch(batch_id, [item], "extract", "timeout",
+                                          "the page hung its worker past the hard timeout"))
+            except ProcessExpired as exc:
+                parts.append(failed_batch(batch_id, [item], "extract", "worker_crashed",
+                                          f"the worker process died on this page: {exc}"))
+            except MemoryError as exc:
+                parts.append(failed_batch(batch_id, [item], "extract", "out_of_memory", str(exc)))
+        return _merge(batch_id, parts), len(items)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+
+def _progress(total_bytes: int) -> tqdm:
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, dynamic_ncols=True, desc="etl",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]", mininterval=0.5)
+
+
+def run_etl(inputs: list[Path], warehouse_dir: Path, settings: Settings, workers: int | None = None,
+            show_progress: bool = True) -> RunReport:
+    started = time.monotonic()
+    warehouse = Warehouse(warehouse_dir)
+    fingerprint = settings.staging_fingerprint()
+    stats = ReadStats()
+    files = discover_inputs(inputs, stats)
+    report = RunReport(inputs=len(files))
+    workers = workers or os.cpu_count() or 1
+    engine = LocalEngine(workers, settings)
+    window: deque = deque()
+    bar = _progress(sum(p.stat().st_size for _, p in files)) if show_progress else None
+    pages = 0
+
+    def drain_one() -> None:
+        nonlocal pages
+        batch_id, items, future = window.popleft()
+        result, isolated = engine.result(batch_id, items, future)
+        report.pages_isolated += isolated
+        warehouse.commit_batch(
+            batch_id,
+            {"documents": result.documents, "segments": result.segments, "rejects": result.rejects},
+            {"fingerprint": fingerprint, "documents": result.documents.num_rows,
+             "segments": result.segments.num_rows, "rejects": result.rejects.num_rows},
+        )
+        pages += len(items)
+        if bar is not None:
+            bar.set_postfix_str(f"{pages} pages, {pages / max(bar.format_dict['elapsed'], 1e-9):.1f} pages/s")
+            bar.update(stats.bytes_done - bar.n)
+
+    try:
+        for batch_id, items in plan_batches(iter_records(files, settings.read, stats),
+                                            settings.read.records_per_batch):
+            report.batches += 1
+            report.records += len(items)
+            if warehouse.is_committed(batch_id, fingerprint):
+                report.batches_skipped += 1
+                pages += len(items)
+                continue
+            window.append((batch_id, items, engine.submit(batch_id, items)))
+            while len(window) > 2 * workers:
+                drain_one()
+        while window:
+            drain_one()
+    finally:
+        engine.close()
+        if bar is not None:
+            bar.update(stats.bytes_done - bar.n)
+            bar.close()
+    report.skipped = dict(stats.skipped)
+    report.final = finalize(warehouse, settings)
+    report.seconds = time.monotonic() - started
+    return report

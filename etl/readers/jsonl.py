@@ -1,0 +1,56 @@
+"""JSONL (optionally gzipped): one page per line, the HTML in one column and the URL in another."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from etl.records import Failure, RawRecord, ReadStats
+from etl.settings import ReadSettings
+
+HTML_COLUMN_CANDIDATES = ("html", "content", "raw_content")
+
+
+def html_column(columns: list[str], settings: ReadSettings) -> str | None:
+    if settings.html_column:
+        return settings.html_column if settings.html_column in columns else None
+    return next((c for c in HTML_COLUMN_CANDIDATES if c in columns), None)
+
+
+def _record(row: dict, source: str, settings: ReadSettings) -> RawRecord | Failure:
+    column = html_column(list(row), settings)
+    url = row.get(settings.url_column)
+    url = str(url) if url is not None else None
+    if column is None:
+        wanted = settings.html_column or " or ".join(HTML_COLUMN_CANDIDATES)
+        return Failure("read", "no_html_column", f"row has no {wanted} field", source, url)
+    html = row[column]
+    if not isinstance(html, str | bytes) or not html:
+        return Failure("read", "empty_page", f"field {column!r} is empty or not text", source, url)
+    payload = html.encode("utf-8", "surrogatepass") if isinstance(html, str) else html
+    if len(payload) > settings.max_page_bytes:
+        detail = f"page over max_page_bytes={settings.max_page_bytes}"
+        return Failure("read", "page_too_large", detail, source, url, None, len(payload))
+    # JSON text is already Unicode: declare it, so decoding does not guess.
+    charset = "utf-8" if isinstance(html, str) else None
+    return RawRecord(source=source, url=url, payload=payload, http_charset=charset)
+
+
+def read_jsonl(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[RawRecord | Failure]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            source = f"{path}:{line_no}"
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield Failure("read", "malformed_json", str(exc), source)
+                continue
+            if not isinstance(row, dict):
+                yield Failure("read", "malformed_json", "line is not a JSON object", source)
+                continue
+            yield _record(row, source, settings)

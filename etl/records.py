@@ -1,0 +1,71 @@
+"""The rows that flow from the readers into the workers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+def content_id(*parts: str | bytes, size: int = 16) -> str:
+    """Content-addressed id: blake2b of the parts, NUL-separated, as hex."""
+    h = hashlib.blake2b(digest_size=size)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One HTML page as read from the corpus, before decoding."""
+
+    source: str  # input file and record: path@offset, path:line, path#row, or the path
+    url: str | None
+    payload: bytes
+    warc_record_id: str | None = None
+    capture_date: str | None = None
+    content_type: str | None = None
+    http_charset: str | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return content_id(self.url or "", self.payload)
+
+
+@dataclass(slots=True)
+class Failure:
+    """An input record or page that could not become a document."""
+
+    stage: str  # read | decode | extract
+    reason: str
+    detail: str
+    source: str
+    url: str | None = None
+    warc_record_id: str | None = None
+    n_bytes: int | None = None
+
+    @property
+    def reject_id(self) -> str:
+        return content_id(self.source, self.stage, self.reason)
+
+    def as_row(self, batch_id: str) -> dict:
+        return {
+            "reject_id": self.reject_id,
+            "stage": self.stage,
+            "reason": self.reason,
+            "detail": self.detail[:2000],
+            "source": self.source,
+            "url": self.url,
+            "warc_record_id": self.warc_record_id,
+            "n_bytes": self.n_bytes,
+            "batch_id": batch_id,
+        }
+
+
+@dataclass
+class ReadStats:
+    """What the readers passed over, and how far they got (for the progress bar)."""
+
+    skipped: Counter = field(default_factory=Counter)
+    bytes_done: int = 0

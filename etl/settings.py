@@ -1,0 +1,156 @@
+"""Every threshold and knob of the ETL, in one place, with its documented default.
+
+Settings come from the defaults below, then a TOML file (same section and key names), then
+`section.key=value` overrides from the command line, in that order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    records_per_batch: int = 64  # pages handed to a worker at once; also the unit of resume
+    max_page_bytes: int = 8_000_000  # larger payloads are rejected before extraction
+    html_column: str = ""  # JSONL/Parquet column holding the HTML; "" = first of html, content, raw_content
+    url_column: str = "url"
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    fast: bool = True  # trafilatura fast mode: no fallback extractors (readability, justext)
+    page_timeout_s: float = 30.0  # a page still extracting after this is rejected
+    include_tables: bool = True
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    keep: tuple[str, ...] = ("en",)  # ISO 639-1 codes to keep; empty keeps every language
+    min_score: float = 0.5  # fastText probability the detected language must reach
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    ngram: int = 5  # word n-gram shingles (datatrove: 5)
+    num_perm: int = 112  # MinHash permutations (datatrove: 14 bands x 8 rows = 112)
+    threshold: float = 0.75  # Jaccard similarity at which two segments count as near-duplicates
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    min_chars: int = 200
+    max_chars: int = 20_000
+    min_words: int = 30
+    max_words: int = 3_000
+    max_header_upper_ratio: float = 0.6  # Humpback: share of capital letters among the header's letters
+    max_symbol_word_ratio: float = 0.1  # Gopher: ('#' + ellipses) per word
+    max_bullet_line_ratio: float = 0.9  # Gopher: lines starting with a bullet
+    max_ellipsis_line_ratio: float = 0.3  # Gopher: lines ending with an ellipsis
+    min_alpha_word_ratio: float = 0.8  # Gopher: words that contain a letter
+    min_mean_word_length: float = 3.0  # Gopher
+    max_mean_word_length: float = 10.0  # Gopher
+    min_stop_words: int = 2  # Gopher: at least this many of the, be, to, of, and, that, have, with
+    max_boilerplate_line_ratio: float = 0.3  # C4-style: cookie, privacy, javascript, navigation lines
+    max_duplicate_line_ratio: float = 0.3  # Gopher: lines repeated within the segment
+
+
+@dataclass(frozen=True)
+class Settings:
+    read: ReadSettings = field(default_factory=ReadSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def staging_fingerprint(self) -> str:
+        """Hash of what shapes the staged rows of a batch (reading, extraction, MinHash).
+
+        Language and quality thresholds, and the dedup threshold, apply at finalize time, so changing
+        them never re-extracts a page.
+        """
+        import polars as pl
+        import trafilatura
+
+        relevant = {
+            "read": {"max_page_bytes": self.read.max_page_bytes},
+            "extract": dataclasses.asdict(self.extract) | {"page_timeout_s": None},
+            "dedup": {k: getattr(self.dedup, k) for k in ("ngram", "num_perm", "threshold", "seed")},
+            # Shingle and text hashes come from polars' hash, stable only within one polars version.
+            "versions": {"polars": pl.__version__, "trafilatura": trafilatura.__version__},
+        }
+        return hashlib.blake2b(json.dumps(relevant, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+def _coerce(section_type: type, key: str, value: Any) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(section_type)}
+    if key not in fields:
+        raise ValueError(f"unknown setting {section_type.__name__}.{key}; known: {', '.join(fields)}")
+    default = getattr(section_type(), key)
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return tuple(value)
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            return value.lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    return type(default)(value)
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def _section_class(name: str) -> type:
+    classes = {
+        "read": ReadSettings,
+        "extract": ExtractSettings,
+        "language": LanguageSettings,
+        "dedup": DedupSettings,
+        "quality": QualitySettings,
+    }
+    if name not in classes:
+        raise ValueError(f"unknown settings section {name!r}; known: {', '.join(classes)}")
+    return classes[name]
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, dict[str, Any]]) -> Settings:
+    """Return settings with `{section: {key: value}}` applied, values coerced to the default's type."""
+    updated = {}
+    for section, values in overrides.items():
+        cls = _section_class(section)
+        current = getattr(settings, section)
+        coerced = {k: _coerce(cls, k, v) for k, v in values.items()}
+        updated[section] = dataclasses.replace(current, **coerced)
+    return dataclasses.replace(settings, **updated)
+
+
+def parse_assignment(text: str) -> tuple[str, str, str]:
+    """`quality.min_words=20` -> ("quality", "min_words", "20")."""
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot:
+        raise ValueError(f"expected section.key=value, got {text!r}")
+    return section, key, value.strip()
+
+
+def load_settings(toml_path: Path | None = None, assignments: list[str] | None = None) -> Settings:
+    settings = Settings()
+    if toml_path is not None:
+        with open(toml_path, "rb") as fh:
+            settings = apply_overrides(settings, tomllib.load(fh))
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in assignments or []:
+        section, key, value = parse_assignment(assignment)
+        overrides.setdefault(section, {})[key] = value
+    return apply_overrides(settings, overrides)
