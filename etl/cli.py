@@ -21,11 +21,19 @@ def main() -> None:
 
 @app.command()
 def etl(
-    inputs: Annotated[list[Path], typer.Argument(help="WARC files, folders of .html/.htm(.gz), JSONL(.gz) or Parquet.")],
-    warehouse: Annotated[Path, typer.Option(help="Warehouse folder for the Parquet tables.")] = DEFAULT_WAREHOUSE,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="WARC files, folders of .html/.htm(.gz), JSONL(.gz) or Parquet.")
+    ],
+    warehouse: Annotated[
+        Path, typer.Option(help="Warehouse folder for the Parquet tables.")
+    ] = DEFAULT_WAREHOUSE,
     workers: Annotated[int, typer.Option(help="Worker processes; 0 means all cores.")] = 0,
-    config: Annotated[Path | None, typer.Option(help="TOML file of settings (sections as in etl/settings.py).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: section.key=value.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML file of settings (sections as in etl/settings.py).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting: section.key=value.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Read, extract, segment, deduplicate and filter a corpus into documents, segments and rejects."""

@@ -40,17 +40,23 @@ def meta_charset(payload: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
+_CONTROL = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32)])
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)
+
+
 def looks_binary(payload: bytes) -> bool:
+    """More than 5% control bytes in the first 8 KiB (images, archives, PDFs); UTF-16 has a BOM."""
     head = payload[:8192]
-    # Text never holds NUL; UTF-16 pages would, but they announce themselves with a BOM.
-    return head.count(0) > len(head) // 100 and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    return len(head.translate(None, _NOT_CONTROL)) > len(head) // 20
 
 
 def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
     if not payload.strip():
         raise DecodeError("empty_page", "the payload is empty or whitespace")
     if looks_binary(payload):
-        raise DecodeError("binary_content", "NUL bytes in the first 8 KiB: not an HTML page")
+        raise DecodeError("binary_content", "control bytes in the first 8 KiB: not an HTML page")
     declared = http_charset or meta_charset(payload)
     candidates = [c for c in (_codec(http_charset), _codec(meta_charset(payload)), "utf-8") if c]
     for codec in dict.fromkeys(candidates):

@@ -17,7 +17,6 @@ from etl.settings import ExtractSettings
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BLOCK_TAGS = {"p", "quote", "code", "div", "article", "section", "span", "del", "hi", "ref"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +93,8 @@ def body_blocks(container: etree._Element) -> list[Block]:
             text = " ".join(_text(child).split())
             if text:
                 blocks.append(Block(level, text))
-        elif child.tag in _BLOCK_TAGS and child.find(".//head") is not None:
-            # A container holding headings (the fallback extractors leave <div>s): descend into it.
+        elif child.find(".//head") is not None:
+            # Headings inside a container (layout tables, fallback extractors' <div>s): descend.
             if child.text and child.text.strip():
                 blocks.append(Block(0, _clean(child.text)))
             blocks.extend(body_blocks(child))
@@ -104,6 +103,8 @@ def body_blocks(container: etree._Element) -> list[Block]:
                 text = "\n".join(_list_lines(child))
             elif child.tag == "table":
                 text = "\n".join(_table_lines(child))
+            elif child.tag == "row":  # a row of a layout table we descended into
+                text = " | ".join(" ".join(_text(cell).split()) for cell in child.iterchildren("cell"))
             else:
                 text = _clean(_text(child) if child.tag != "lb" else "")
             if text:

@@ -25,9 +25,20 @@ from warehouse.schemas import DOCUMENTS, REJECTS, SEGMENTS, STAGED_SEGMENTS
 from warehouse.store import Warehouse
 
 _SIGNALS = [
-    "segment_id", "lang", "lang_score", "n_chars", "n_words", "header_upper_ratio", "symbol_word_ratio",
-    "bullet_line_ratio", "ellipsis_line_ratio", "alpha_word_ratio", "mean_word_length", "stop_words",
-    "boilerplate_line_ratio", "duplicate_line_ratio",
+    "segment_id",
+    "lang",
+    "lang_score",
+    "n_chars",
+    "n_words",
+    "header_upper_ratio",
+    "symbol_word_ratio",
+    "bullet_line_ratio",
+    "ellipsis_line_ratio",
+    "alpha_word_ratio",
+    "mean_word_length",
+    "stop_words",
+    "boilerplate_line_ratio",
+    "duplicate_line_ratio",
 ]
 _PARQUET_FILE_BYTES = "256MB"
 
@@ -128,7 +139,9 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "4GB"
     for table, schema in (("documents", DOCUMENTS), ("segments", SEGMENTS), ("rejects", REJECTS)):
         query = sql.load(f"etl/final_{table}")
         warehouse.replace_table(table, lambda folder, q=query, s=schema: _copy(con, q, s, folder))
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{warehouse.table_glob(table)}')")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{warehouse.table_glob(table)}')"
+        )
     report.stages = [tuple(row) for row in con.execute(sql.load("etl/summary_stages")).fetchall()]
     con.close()
     return report

@@ -8,11 +8,13 @@ that only the culprit becomes a reject.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,23 +71,29 @@ def _merge(batch_id: str, parts: list[BatchResult]) -> BatchResult:
 class LocalEngine:
     """Runs batches on a pool of worker processes with a hard timeout per task."""
 
-    def __init__(self, workers: int, settings: Settings) -> None:
+    def __init__(self, workers: int, settings: Settings, task: Callable = process_batch) -> None:
         self.settings = settings
         self.workers = workers
-        self.pool = ProcessPool(max_workers=workers)
+        self.task = task  # process_batch; tests swap in a task that crashes on purpose
+        # Fork from a clean server process, never from this one: polars' and DuckDB's thread pools
+        # do not survive a fork (the child deadlocks on their locks).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["etl.worker"])
+        self.pool = ProcessPool(max_workers=workers, context=context)
 
     def _timeout(self, n_pages: int) -> float:
         return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
 
     def submit(self, batch_id: str, items: list[Item]):
-        return self.pool.schedule(process_batch, (batch_id, items, self.settings),
-                                  timeout=self._timeout(len(items)))
+        return self.pool.schedule(
+            self.task, (batch_id, items, self.settings), timeout=self._timeout(len(items))
+        )
 
     def result(self, batch_id: str, items: list[Item], future) -> tuple[BatchResult, int]:
         """The batch's result; if the batch failed as a whole, rerun its pages one per task."""
         try:
             return future.result(), 0
-        except (FutureTimeout, ProcessExpired, MemoryError):
+        except (FutureTimeout, ProcessExpired, BrokenProcessPool, MemoryError):
             pass
         singles = [(item, self.submit(batch_id, [item])) for item in items]
         parts = []
@@ -93,11 +101,25 @@ class LocalEngine:
             try:
                 parts.append(single.result())
             except FutureTimeout:
-                parts.append(failed_batch(batch_id, [item], "extract", "timeout",
-                                          "the page hung its worker past the hard timeout"))
-            except ProcessExpired as exc:
-                parts.append(failed_batch(batch_id, [item], "extract", "worker_crashed",
-                                          f"the worker process died on this page: {exc}"))
+                parts.append(
+                    failed_batch(
+                        batch_id,
+                        [item],
+                        "extract",
+                        "timeout",
+                        "the page hung its worker past the hard timeout",
+                    )
+                )
+            except (ProcessExpired, BrokenProcessPool) as exc:
+                parts.append(
+                    failed_batch(
+                        batch_id,
+                        [item],
+                        "extract",
+                        "worker_crashed",
+                        f"the worker process died on this page: {exc}",
+                    )
+                )
             except MemoryError as exc:
                 parts.append(failed_batch(batch_id, [item], "extract", "out_of_memory", str(exc)))
         return _merge(batch_id, parts), len(items)
@@ -108,13 +130,25 @@ class LocalEngine:
 
 
 def _progress(total_bytes: int) -> tqdm:
-    return tqdm(total=total_bytes, unit="B", unit_scale=True, dynamic_ncols=True, desc="etl",
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]", mininterval=0.5)
+    return tqdm(
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        dynamic_ncols=True,
+        desc="etl",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+        "[{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+        mininterval=0.5,
+    )
 
 
-def run_etl(inputs: list[Path], warehouse_dir: Path, settings: Settings, workers: int | None = None,
-            show_progress: bool = True) -> RunReport:
+def run_etl(
+    inputs: list[Path],
+    warehouse_dir: Path,
+    settings: Settings,
+    workers: int | None = None,
+    show_progress: bool = True,
+) -> RunReport:
     started = time.monotonic()
     warehouse = Warehouse(warehouse_dir)
     fingerprint = settings.staging_fingerprint()
@@ -135,8 +169,12 @@ def run_etl(inputs: list[Path], warehouse_dir: Path, settings: Settings, workers
         warehouse.commit_batch(
             batch_id,
             {"documents": result.documents, "segments": result.segments, "rejects": result.rejects},
-            {"fingerprint": fingerprint, "documents": result.documents.num_rows,
-             "segments": result.segments.num_rows, "rejects": result.rejects.num_rows},
+            {
+                "fingerprint": fingerprint,
+                "documents": result.documents.num_rows,
+                "segments": result.segments.num_rows,
+                "rejects": result.rejects.num_rows,
+            },
         )
         pages += len(items)
         if bar is not None:
@@ -144,8 +182,9 @@ def run_etl(inputs: list[Path], warehouse_dir: Path, settings: Settings, workers
             bar.update(stats.bytes_done - bar.n)
 
     try:
-        for batch_id, items in plan_batches(iter_records(files, settings.read, stats),
-                                            settings.read.records_per_batch):
+        for batch_id, items in plan_batches(
+            iter_records(files, settings.read, stats), settings.read.records_per_batch
+        ):
             report.batches += 1
             report.records += len(items)
             if warehouse.is_committed(batch_id, fingerprint):

@@ -17,8 +17,10 @@ def format_summary(report: RunReport, warehouse: str) -> str:
         lines.append(f"  passed over while reading: {skipped}")
     if final is not None:
         if final.stale_batches:
-            lines.append(f"  note: {final.stale_batches} batches staged under other extraction settings are "
-                         "not included; rerun on their inputs to refresh them")
+            lines.append(
+                f"  note: {final.stale_batches} batches staged under other extraction settings are "
+                "not included; rerun on their inputs to refresh them"
+            )
         width = max((len(f"{s} {o}") for s, o, _ in final.stages), default=10)
         current = None
         for stage, outcome, n in final.stages:

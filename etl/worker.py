@@ -73,47 +73,97 @@ def _page(record: RawRecord, settings: Settings, doc_rows: list, seg_rows: list)
     try:
         decoded = decode_html(record.payload, record.http_charset)
     except DecodeError as exc:
-        return Failure("decode", exc.reason, str(exc), record.source, record.url, record.warc_record_id,
-                       len(record.payload))
+        return Failure(
+            "decode",
+            exc.reason,
+            str(exc),
+            record.source,
+            record.url,
+            record.warc_record_id,
+            len(record.payload),
+        )
     try:
         with time_limit(settings.extract.page_timeout_s):
             extracted = extract(decoded.text, record.url, settings.extract)
     except PageTimeout as exc:
-        return Failure("extract", "timeout", str(exc), record.source, record.url, record.warc_record_id,
-                       len(record.payload))
+        return Failure(
+            "extract",
+            "timeout",
+            str(exc),
+            record.source,
+            record.url,
+            record.warc_record_id,
+            len(record.payload),
+        )
     except RecursionError as exc:
-        return Failure("extract", "too_deeply_nested", str(exc)[:200], record.source, record.url,
-                       record.warc_record_id, len(record.payload))
+        return Failure(
+            "extract",
+            "too_deeply_nested",
+            str(exc)[:200],
+            record.source,
+            record.url,
+            record.warc_record_id,
+            len(record.payload),
+        )
     except Exception as exc:  # trafilatura or lxml gave up on this page
-        return Failure("extract", "extractor_error", f"{type(exc).__name__}: {exc}", record.source,
-                       record.url, record.warc_record_id, len(record.payload))
+        return Failure(
+            "extract",
+            "extractor_error",
+            f"{type(exc).__name__}: {exc}",
+            record.source,
+            record.url,
+            record.warc_record_id,
+            len(record.payload),
+        )
     doc_id = record.doc_id
     segments = segment_blocks(doc_id, extracted.blocks)
     for s in segments:
-        seg_rows.append((s.segment_id, doc_id, record.url, record.source, s.header, s.header_level,
-                         s.header_path, s.position, s.text))
-    doc_rows.append({
-        "doc_id": doc_id,
-        "url": record.url,
-        "source": record.source,
-        "warc_record_id": record.warc_record_id,
-        "capture_date": record.capture_date,
-        "captured_at": parse_capture_date(record.capture_date),
-        "content_type": record.content_type,
-        "declared_charset": decoded.declared,
-        "encoding": decoded.encoding,
-        "decode_lossy": decoded.lossy,
-        "n_bytes": len(record.payload),
-        "title": extracted.title,
-        "status": "ok" if segments else "no_text",
-        "n_segments": len(segments),
-        "n_chars": sum(len(b.text) for b in extracted.blocks),
-    })
+        seg_rows.append(
+            (
+                s.segment_id,
+                doc_id,
+                record.url,
+                record.source,
+                s.header,
+                s.header_level,
+                s.header_path,
+                s.position,
+                s.text,
+            )
+        )
+    doc_rows.append(
+        {
+            "doc_id": doc_id,
+            "url": record.url,
+            "source": record.source,
+            "warc_record_id": record.warc_record_id,
+            "capture_date": record.capture_date,
+            "captured_at": parse_capture_date(record.capture_date),
+            "content_type": record.content_type,
+            "declared_charset": decoded.declared,
+            "encoding": decoded.encoding,
+            "decode_lossy": decoded.lossy,
+            "n_bytes": len(record.payload),
+            "title": extracted.title,
+            "status": "ok" if segments else "no_text",
+            "n_segments": len(segments),
+            "n_chars": sum(len(b.text) for b in extracted.blocks),
+        }
+    )
     return None
 
 
-_SEGMENT_INPUT = ["segment_id", "doc_id", "url", "source", "header", "header_level", "header_path",
-                  "position", "text"]
+_SEGMENT_INPUT = [
+    "segment_id",
+    "doc_id",
+    "url",
+    "source",
+    "header",
+    "header_level",
+    "header_path",
+    "position",
+    "text",
+]
 
 
 def segment_columns(raw: list[tuple], settings: Settings) -> pa.Table:
@@ -150,15 +200,20 @@ def process_batch(batch_id: str, items: list[RawRecord | Failure], settings: Set
     )
 
 
-def failed_batch(batch_id: str, items: list[RawRecord | Failure], stage: str, reason: str,
-                 detail: str) -> BatchResult:
+def failed_batch(
+    batch_id: str, items: list[RawRecord | Failure], stage: str, reason: str, detail: str
+) -> BatchResult:
     """Every page of a batch as a reject (used when a single page took its worker down)."""
     rows = []
     for item in items:
         if isinstance(item, Failure):
             rows.append(item.as_row(batch_id))
         else:
-            rows.append(Failure(stage, reason, detail, item.source, item.url, item.warc_record_id,
-                                len(item.payload)).as_row(batch_id))
-    return BatchResult(DOCUMENTS.empty_table(), STAGED_SEGMENTS.empty_table(),
-                       pa.Table.from_pylist(rows, schema=REJECTS))
+            rows.append(
+                Failure(
+                    stage, reason, detail, item.source, item.url, item.warc_record_id, len(item.payload)
+                ).as_row(batch_id)
+            )
+    return BatchResult(
+        DOCUMENTS.empty_table(), STAGED_SEGMENTS.empty_table(), pa.Table.from_pylist(rows, schema=REJECTS)
+    )

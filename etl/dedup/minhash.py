@@ -53,13 +53,15 @@ def shingle_hashes(texts: pl.Series, ngram: int) -> pl.DataFrame:
     count = len(rows) - ngram + 1
     if count <= 0:
         return pl.DataFrame({"row": [], "hash": []}, schema={"row": pl.UInt32, "hash": pl.UInt32})
-    valid = rows[: count] == rows[ngram - 1 :]  # the n-gram does not cross into the next text
+    valid = rows[:count] == rows[ngram - 1 :]  # the n-gram does not cross into the next text
     mixed = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for i in range(ngram):
             mixed = (mixed ^ word_hash[i : i + count]) * np.uint64(0x100000001B3)  # FNV-style mixing
             mixed ^= mixed >> np.uint64(29)
-    return pl.DataFrame({"row": rows[:count][valid], "hash": (mixed[valid] >> np.uint64(32)).astype(np.uint32)})
+    return pl.DataFrame(
+        {"row": rows[:count][valid], "hash": (mixed[valid] >> np.uint64(32)).astype(np.uint32)}
+    )
 
 
 def signatures(shingles: pl.DataFrame, n_rows: int, settings: DedupSettings) -> np.ndarray:

@@ -29,7 +29,9 @@ def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
 def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
     """Add n_chars, n_words, n_lines and the quality signal columns to a frame with header and text."""
     words = pl.col("text").str.extract_all(r"\S+")
-    lines = pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
+    lines = (
+        pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
+    )
     header_letters = pl.col("header").str.count_matches(r"\p{L}")
     frame = segments.with_columns(
         _words=words,
@@ -57,9 +59,7 @@ def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
         alpha_word_ratio=_ratio(
             pl.col("_words").list.eval(pl.element().str.contains(r"\p{L}")).list.sum(), n_words
         ),
-        mean_word_length=_ratio(
-            pl.col("_words").list.eval(pl.element().str.len_chars()).list.sum(), n_words
-        ),
+        mean_word_length=_ratio(pl.col("_words").list.eval(pl.element().str.len_chars()).list.sum(), n_words),
         stop_words=pl.col("_words")
         .list.eval(pl.element().str.to_lowercase().is_in(STOP_WORDS))
         .list.sum()
@@ -87,7 +87,8 @@ def quality_reasons(q: QualitySettings) -> list[pl.Expr]:
         "non_alpha_words": pl.col("alpha_word_ratio") < q.min_alpha_word_ratio,
         "mean_word_length": (pl.col("mean_word_length") < q.min_mean_word_length)
         | (pl.col("mean_word_length") > q.max_mean_word_length),
-        "few_stop_words": pl.col("stop_words") < q.min_stop_words,
+        # The stop-word list is English: the rule says nothing about other languages.
+        "few_stop_words": (pl.col("stop_words") < q.min_stop_words) & (pl.col("lang") == "en"),
         "boilerplate_lines": pl.col("boilerplate_line_ratio") > q.max_boilerplate_line_ratio,
         "repeated_lines": pl.col("duplicate_line_ratio") > q.max_duplicate_line_ratio,
     }

@@ -73,8 +73,13 @@ def _to_record(record, path: Path, settings: ReadSettings, stats: ReadStats) -> 
     payload = record.reader.read(settings.max_page_bytes + 1)
     if len(payload) > settings.max_page_bytes:
         return Failure(
-            "read", "page_too_large", f"payload over max_page_bytes={settings.max_page_bytes}",
-            source, url, record_id, record.content_length,
+            "read",
+            "page_too_large",
+            f"payload over max_page_bytes={settings.max_page_bytes}",
+            source,
+            url,
+            record_id,
+            record.content_length,
         )
     return RawRecord(
         source=source,
@@ -117,8 +122,13 @@ def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[
                     offset = _next_member(path, last_pos)
         if isinstance(pending, RawRecord) and gzipped and not _member_is_complete(path, pending_pos):
             pending = Failure(
-                "read", "truncated_record", "the file ends inside this record's gzip member",
-                pending.source, pending.url, pending.warc_record_id, len(pending.payload),
+                "read",
+                "truncated_record",
+                "the file ends inside this record's gzip member",
+                pending.source,
+                pending.url,
+                pending.warc_record_id,
+                len(pending.payload),
             )
         if pending is not None:
             yield pending

@@ -1,0 +1,31 @@
+"""Shared fixtures. Real third-party data lives in ../shared/data and is read from there, never copied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SAMPLE_CORPUS = ROOT / "etl" / "sample_corpus"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the shared test data at {SHARED}")
+        pytest.skip(f"shared test data not found at {SHARED} (it sits beside the repository in CI)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def sample_warc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded sample corpus, built fresh by its own script."""
+    from etl.sample_corpus.build_warc import build
+
+    out = tmp_path_factory.mktemp("sample") / "sample.warc.gz"
+    build(out)
+    return out

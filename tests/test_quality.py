@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import polars as pl
+
+from etl.filters.language import detect_languages, language_reason
+from etl.filters.quality import quality_metrics, quality_reasons
+from etl.settings import LanguageSettings, QualitySettings
+
+GOOD = (
+    "The tomato soup is easy to make at home. Roast the tomatoes with garlic and olive oil, then blend "
+    "them with stock until smooth. Season with salt and pepper and serve it warm with bread. It keeps "
+    "in the fridge for three days and freezes well, so it is worth making a large pot of it."
+)
+
+
+def reasons_for(header: str, text: str, settings: QualitySettings | None = None) -> list[str]:
+    frame = quality_metrics(pl.DataFrame({"header": [header], "text": [text], "lang": ["en"]}))
+    rules = quality_reasons(settings or QualitySettings())
+    return frame.select(pl.concat_list(rules).list.drop_nulls())[0, 0].to_list()
+
+
+def test_clean_segment_passes() -> None:
+    assert reasons_for("Making tomato soup", GOOD) == []
+
+
+def test_header_in_capitals_is_dropped() -> None:
+    assert "header_capitals" in reasons_for("SHARE THIS ARTICLE", GOOD)
+    assert "header_capitals" not in reasons_for(
+        "FAQ about NASA missions", GOOD, QualitySettings(max_header_upper_ratio=0.9)
+    )
+
+
+def test_gopher_and_c4_rules() -> None:
+    bullets = "\n".join(f"- item number {i} of the list" for i in range(40))
+    assert "bullet_lines" in reasons_for("List", bullets)
+    ellipses = "\n".join(f"Read the full story about the thing {i}..." for i in range(20))
+    assert "ellipsis_lines" in reasons_for("News", ellipses)
+    boilerplate = "\n".join(["We use cookies to improve your experience.", "Privacy policy", GOOD[:80]] * 5)
+    assert "boilerplate_lines" in reasons_for("Notice", boilerplate)
+    repeated = "\n".join([GOOD[:90]] * 6)
+    assert "repeated_lines" in reasons_for("Again", repeated)
+    numbers = " ".join(str(i) for i in range(200))
+    assert {"non_alpha_words", "few_stop_words"} <= set(reasons_for("Numbers", numbers))
+    assert {"too_short_chars", "too_few_words"} <= set(reasons_for("Short", "Too short."))
+
+
+def test_thresholds_come_from_settings() -> None:
+    assert "too_few_words" not in reasons_for(
+        "Short", "Too short to pass.", QualitySettings(min_words=2, min_chars=5)
+    )
+
+
+def test_language_detection_and_reason() -> None:
+    langs, scores = detect_languages(
+        [GOOD, "Le potage est prêt quand les légumes sont tendres et bien mixés.", ""]
+    )
+    assert langs[:2] == ["en", "fr"] and scores[0] > 0.8 and langs[2] == ""
+    frame = pl.DataFrame({"lang": langs, "lang_score": scores})
+    reasons = frame.select(language_reason(LanguageSettings()))[:, 0].to_list()
+    assert reasons == [None, "lang:fr", "lang:unknown"]
+    keep_all = frame.with_columns(r=language_reason(LanguageSettings(keep=())))["r"].to_list()
+    assert keep_all == [None, None, None]
