@@ -117,7 +117,7 @@ def test_readability_pages_headers_match_expected(shared: Path, tmp_path: Path) 
         headers.setdefault(source, set()).add(header)
     agreement = []
     for page in pages:
-        expected_html = gzip.open(page.with_name("expected.html.gz")).read().decode("utf-8")
+        expected_html = gzip.decompress(page.with_name("expected.html.gz").read_bytes()).decode("utf-8")
         tree = lxml_html.fromstring(expected_html)
         expected = [" ".join(h.text_content().split()) for h in tree.iter("h1", "h2", "h3", "h4", "h5", "h6")]
         expected = [h for h in expected if h]
@@ -166,7 +166,8 @@ def test_bad_input_corpus_completes_and_loses_nothing(shared: Path, tmp_path: Pa
     outcome = dict(
         query(
             wh,
-            "SELECT source, status FROM documents UNION ALL SELECT source, stage || ':' || reason FROM rejects",
+            "SELECT source, status FROM documents "
+            "UNION ALL SELECT source, stage || ':' || reason FROM rejects",
         )
     )
     assert outcome[str(corpus / "binary.html")] == "decode:binary_content"
