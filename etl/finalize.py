@@ -2,6 +2,11 @@
 
 Thresholds (language, quality) apply here, over the signal columns the workers staged, so a rerun
 with other thresholds rebuilds the tables without extracting anything again.
+
+Memory stays flat as the corpus grows: DuckDB reads only ids and hashes for the corpus-wide steps
+(duplicate edges, rows staged twice), under a memory limit past which it spills to disk; the tables
+are then written one committed batch at a time, in batch-id order, so the output is deterministic
+without a global sort.
 """
 
 from __future__ import annotations
@@ -22,54 +27,41 @@ from etl.filters.language import language_reason
 from etl.filters.quality import quality_reasons
 from etl.settings import Settings
 from warehouse.schemas import DOCUMENTS, REJECTS, SEGMENTS, STAGED_SEGMENTS
-from warehouse.store import Warehouse
+from warehouse.store import STAGED_TABLES, Warehouse
 
-_SIGNALS = [
-    "segment_id",
-    "lang",
-    "lang_score",
-    "n_chars",
-    "n_words",
-    "header_upper_ratio",
-    "symbol_word_ratio",
-    "bullet_line_ratio",
-    "ellipsis_line_ratio",
-    "alpha_word_ratio",
-    "mean_word_length",
-    "stop_words",
-    "boilerplate_line_ratio",
-    "duplicate_line_ratio",
-]
-_PARQUET_FILE_BYTES = "256MB"
+_SCHEMAS = {"documents": DOCUMENTS, "segments": SEGMENTS, "rejects": REJECTS}
+_STAGED_SCHEMAS = {"documents": DOCUMENTS, "segments": STAGED_SEGMENTS, "rejects": REJECTS}
+_ROW_KEYS = {
+    "documents": pl.col("doc_id") + "|" + pl.col("source"),
+    "segments": pl.col("segment_id"),
+    "rejects": pl.col("reject_id"),
+}
+_ROWS_PER_FILE = 500_000
 
 
 @dataclass
 class FinalizeReport:
     batches: int = 0
     stale_batches: int = 0  # committed under other extraction settings, left out
-    stages: list[tuple[str, str, int]] = field(default_factory=list)  # (stage, outcome, count)
+    funnel: list[tuple[str, int]] = field(default_factory=list)  # (stage, count), in stage order
+    reasons: list[tuple[str, str, int]] = field(default_factory=list)  # (reject|segment, reason, count)
 
-    def count(self, stage: str, outcome: str | None = None) -> int:
-        return sum(n for s, o, n in self.stages if s == stage and (outcome is None or o == outcome))
+    def count(self, stage: str) -> int:
+        return next((n for s, n in self.funnel if s == stage), 0)
 
 
-def filter_reasons(staged_files: list[str], settings: Settings) -> pl.DataFrame:
-    """segment_id -> list of language and quality reasons (empty when it passes)."""
-    if not staged_files:
-        return pl.DataFrame(schema={"segment_id": pl.String, "reasons": pl.List(pl.String)})
+def filter_reasons(settings: Settings) -> pl.Expr:
+    """The list of language and quality reasons of each segment (empty when it passes)."""
     rules = [language_reason(settings.language), *quality_reasons(settings.quality)]
-    return (
-        pl.scan_parquet(staged_files)
-        .select(_SIGNALS)
-        .unique("segment_id", keep="first")
-        .select("segment_id", reasons=pl.concat_list(rules).list.drop_nulls())
-        .collect()
-    )
+    return pl.concat_list(rules).list.drop_nulls().alias("reasons")
 
 
 def duplicate_clusters(edges: pa.Table, reasons: pl.DataFrame) -> pl.DataFrame:
     """Connected components of the duplicate edges. Cluster id: its smallest segment_id. Kept member:
-    the smallest segment_id among members that pass the other filters (else the smallest overall)."""
+    the smallest segment_id among members that pass the other filters (else the smallest overall).
+
+    `reasons` holds (segment_id, reasons) for at least the members of the edges.
+    """
     schema = {"segment_id": pl.String, "dup_cluster": pl.String, "is_duplicate": pl.Boolean}
     if edges.num_rows == 0:
         return pl.DataFrame(schema=schema)
@@ -84,7 +76,9 @@ def duplicate_clusters(edges: pa.Table, reasons: pl.DataFrame) -> pl.DataFrame:
         shape=(len(ids), len(ids)),
     )
     _, labels = connected_components(graph, directed=False)
-    members = index.with_columns(component=labels).join(reasons, on="segment_id", how="left")
+    members = index.with_columns(component=labels).join(
+        reasons.unique("segment_id"), on="segment_id", how="left"
+    )
     return (
         members.with_columns(
             dup_cluster=pl.col("segment_id").min().over("component"),
@@ -96,52 +90,115 @@ def duplicate_clusters(edges: pa.Table, reasons: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _register_staged(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
-    if files:
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({files!r}, union_by_name = true)")
-    else:
-        con.register(name, schema.empty_table())
+class _PartWriter:
+    """Writes rows of one table into part files of at most _ROWS_PER_FILE rows."""
+
+    def __init__(self, folder: Path, schema: pa.Schema) -> None:
+        self.folder, self.schema = folder, schema
+        self.part, self.rows, self.writer = 0, 0, None
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.writer is None:
+            path = self.folder / f"part-{self.part:05d}.parquet"
+            self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self.writer.write_table(table.select(self.schema.names).cast(self.schema))
+        self.rows += table.num_rows
+        if self.rows >= _ROWS_PER_FILE:
+            self.close()
+            self.part, self.rows = self.part + 1, 0
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        elif self.part == 0 and self.rows == 0:  # an empty table is still a readable table
+            pq.write_table(self.schema.empty_table(), self.folder / "part-00000.parquet")
+            self.rows = -1
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, schema: pa.Schema, folder: Path) -> None:
-    """Write a query's rows, cast to the table schema, as Parquet files in `folder`."""
-    reader = con.sql(query).to_arrow_reader(65_536)
-    part, writer, rows_in_part = 0, None, 0
-    for batch in reader:
-        table = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
-        if writer is None:
-            writer = pq.ParquetWriter(folder / f"part-{part:05d}.parquet", schema, compression="zstd")
-        writer.write_table(table)
-        rows_in_part += table.num_rows
-        if rows_in_part >= 1_000_000:
-            writer.close()
-            writer, rows_in_part, part = None, 0, part + 1
-    if writer is not None:
-        writer.close()
-    elif part == 0:
-        pq.write_table(schema.empty_table(), folder / "part-00000.parquet")
+def _finish_segments(frame: pl.DataFrame, clusters: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    flagged = frame.with_columns(filter_reasons(settings)).join(clusters, on="segment_id", how="left")
+    is_duplicate = pl.col("is_duplicate").fill_null(False)
+    return flagged.with_columns(
+        is_duplicate=is_duplicate,
+        keep=(pl.col("reasons").list.len() == 0) & ~is_duplicate,
+        reasons=pl.when(is_duplicate)
+        .then(pl.col("reasons").list.concat(pl.lit(["duplicate"])))
+        .otherwise(pl.col("reasons")),
+    )
 
 
-def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "4GB") -> FinalizeReport:
+def _connect(
+    warehouse: Warehouse, staged: dict[str, list[str]], memory_limit: str
+) -> duckdb.DuckDBPyConnection:
+    spill = warehouse.staging_dir / "_spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+    for table in STAGED_TABLES:
+        files = staged[table]
+        if files:
+            con.execute(
+                f"CREATE VIEW staged_{table} AS "
+                f"SELECT * FROM read_parquet({files!r}, union_by_name = true, filename = true)"
+            )
+        else:
+            empty = _STAGED_SCHEMAS[table].empty_table().append_column("filename", pa.array([], pa.string()))
+            con.register(f"staged_{table}", empty)
+    return con
+
+
+def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "1GB") -> FinalizeReport:
     batch_ids, stale = warehouse.committed_batches(settings.staging_fingerprint())
     report = FinalizeReport(batches=len(batch_ids), stale_batches=stale)
-    staged = {t: warehouse.staged_files(t, batch_ids) for t in ("documents", "segments", "rejects")}
-    con = duckdb.connect(config={"memory_limit": memory_limit})
-    _register_staged(con, "staged_documents", staged["documents"], DOCUMENTS)
-    _register_staged(con, "staged_segments", staged["segments"], STAGED_SEGMENTS)
-    _register_staged(con, "staged_rejects", staged["rejects"], REJECTS)
+    staged = {t: warehouse.staged_files(t, batch_ids) for t in STAGED_TABLES}
+    con = _connect(warehouse, staged, memory_limit)
 
-    reasons = filter_reasons(staged["segments"], settings)
-    clusters = duplicate_clusters(con.sql(sql.load("etl/dedup_edges")).to_arrow_table(), reasons)
-    con.register("filter_reasons", reasons.to_arrow())
-    con.register("dup_clusters", clusters.to_arrow())
+    edges = con.sql(sql.load("etl/dedup_edges")).to_arrow_table()
+    members = pl.concat([pl.from_arrow(edges["a"]), pl.from_arrow(edges["b"])]).unique()
+    member_reasons = (
+        pl.scan_parquet(staged["segments"])
+        .filter(pl.col("segment_id").is_in(members))
+        .select("segment_id", filter_reasons(settings))
+        .collect()
+        if staged["segments"] and len(members)
+        else pl.DataFrame(schema={"segment_id": pl.String, "reasons": pl.List(pl.String)})
+    )
+    clusters = duplicate_clusters(edges, member_reasons)
+    repeated = pl.from_arrow(con.sql(sql.load("etl/repeated_rows")).to_arrow_table())
 
-    for table, schema in (("documents", DOCUMENTS), ("segments", SEGMENTS), ("rejects", REJECTS)):
-        query = sql.load(f"etl/final_{table}")
-        warehouse.replace_table(table, lambda folder, q=query, s=schema: _copy(con, q, s, folder))
-        con.execute(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{warehouse.table_glob(table)}')"
-        )
-    report.stages = [tuple(row) for row in con.execute(sql.load("etl/summary_stages")).fetchall()]
+    for table in STAGED_TABLES:
+        dropped = repeated.filter(pl.col("table_name") == table)
+
+        def build(folder: Path, table: str = table, dropped: pl.DataFrame = dropped) -> None:
+            writer = _PartWriter(folder, _SCHEMAS[table])
+            for path in staged[table]:
+                frame = pl.read_parquet(path)
+                if dropped.height:  # a row staged twice is written from the first batch file only
+                    others = dropped.filter(pl.col("keep_file") != path).select("row_key")
+                    frame = (
+                        frame.with_columns(row_key=_ROW_KEYS[table])
+                        .join(others, on="row_key", how="anti")
+                        .drop("row_key")
+                    )
+                if table == "segments":
+                    frame = _finish_segments(frame.drop("bands"), clusters, settings)
+                writer.write(frame.to_arrow())
+            writer.close()
+
+        warehouse.replace_table(table, build)
     con.close()
+    report.funnel, report.reasons = summarize(warehouse)
     return report
+
+
+def summarize(warehouse: Warehouse) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
+    """The funnel and the reason counts of a warehouse's public tables."""
+    con = duckdb.connect()
+    for table in _SCHEMAS:
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{warehouse.table_glob(table)}')")
+    funnel = [(stage, n) for _, stage, n in con.sql(sql.load("etl/summary_funnel")).fetchall()]
+    reasons = [tuple(row) for row in con.sql(sql.load("etl/summary_reasons")).fetchall()]
+    con.close()
+    return funnel, reasons

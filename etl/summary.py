@@ -13,20 +13,23 @@ def format_summary(report: RunReport, warehouse: str) -> str:
         f"{report.pages_isolated} pages rerun in isolation)",
     ]
     if report.skipped:
-        skipped = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
-        lines.append(f"  passed over while reading: {skipped}")
+        skipped = ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
+        lines.append(f"passed over while reading: {skipped}")
     if final is not None:
         if final.stale_batches:
             lines.append(
-                f"  note: {final.stale_batches} batches staged under other extraction settings are "
-                "not included; rerun on their inputs to refresh them"
+                f"note: {final.stale_batches} batches staged under other extraction settings are not "
+                "included; rerun on their inputs to refresh them"
             )
-        width = max((len(f"{s} {o}") for s, o, _ in final.stages), default=10)
-        current = None
-        for stage, outcome, n in final.stages:
-            if stage != current:
-                lines.append(f"  {stage}")
-                current = stage
-            lines.append(f"    {outcome:<{width}} {n:>10,}")
-    lines.append(f"  tables: {warehouse}/{{documents,segments,rejects}}/*.parquet")
+        lines.append("funnel:")
+        lines += [f"  {stage:<30} {n:>12,}" for stage, n in final.funnel]
+        for kind, title in (
+            ("reject", "rejects by reason:"),
+            ("segment", "segment reasons (a segment may have several):"),
+        ):
+            rows = [(reason, n) for k, reason, n in final.reasons if k == kind]
+            if rows:
+                lines.append(title)
+                lines += [f"  {reason:<30} {n:>12,}" for reason, n in rows]
+    lines.append(f"tables: {warehouse}/{{documents,segments,rejects}}/*.parquet")
     return "\n".join(lines)

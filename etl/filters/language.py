@@ -45,6 +45,8 @@ def language_reason(settings: LanguageSettings) -> pl.Expr:
     """Null when the segment's language is kept, else `lang:<code>`."""
     if not settings.keep:
         return pl.lit(None, dtype=pl.String)
-    wanted = pl.col("lang").is_in(list(settings.keep)) & (pl.col("lang_score") >= settings.min_score)
+    wanted = pl.any_horizontal([pl.col("lang") == code for code in settings.keep]) & (
+        pl.col("lang_score") >= settings.min_score
+    )
     code = pl.when(pl.col("lang").fill_null("") == "").then(pl.lit("unknown")).otherwise(pl.col("lang"))
     return pl.when(wanted).then(None).otherwise(pl.lit("lang:") + code)

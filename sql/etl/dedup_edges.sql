@@ -1,22 +1,29 @@
 -- Candidate duplicate pairs over the whole corpus, as (a, b) edges between segment ids.
--- Exact: segments whose normalised text hashes alike. Near: segments sharing any MinHash LSH band.
--- Each group contributes a star (its smallest id to every other member), enough for the connected
--- components that become the duplicate clusters.
+-- Exact: segments whose normalised text hashes alike. Near: segments sharing a MinHash LSH band
+-- (the same hash at the same band index). Each group contributes a star, its smallest id linked to
+-- every other member: enough for the connected components that become the duplicate clusters.
+-- Only id and hash columns are read; GROUP BY and joins let DuckDB spill to disk on large corpora.
 WITH segments AS (
-    SELECT DISTINCT ON (segment_id) segment_id, text_hash, bands FROM staged_segments
+    SELECT DISTINCT segment_id, text_hash, bands FROM staged_segments
+),
+exact_groups AS (
+    SELECT text_hash, min(segment_id) AS a FROM segments GROUP BY text_hash HAVING count(*) > 1
 ),
 exact AS (
-    SELECT min(segment_id) OVER (PARTITION BY text_hash) AS a, segment_id AS b
-    FROM segments
+    SELECT g.a, s.segment_id AS b FROM segments AS s JOIN exact_groups AS g USING (text_hash)
 ),
 band_rows AS (
-    SELECT segment_id, band_hash, band_index
-    FROM segments,
-         unnest(bands) WITH ORDINALITY AS t(band_hash, band_index)
+    SELECT segment_id, unnest(bands) AS band_hash, generate_subscripts(bands, 1) AS band_index
+    FROM segments
     WHERE bands IS NOT NULL
 ),
-near AS (
-    SELECT min(segment_id) OVER (PARTITION BY band_index, band_hash) AS a, segment_id AS b
+band_groups AS (
+    SELECT band_index, band_hash, min(segment_id) AS a
     FROM band_rows
+    GROUP BY band_index, band_hash
+    HAVING count(*) > 1
+),
+near AS (
+    SELECT g.a, r.segment_id AS b FROM band_rows AS r JOIN band_groups AS g USING (band_index, band_hash)
 )
-SELECT DISTINCT a, b FROM (SELECT * FROM exact UNION ALL SELECT * FROM near) WHERE a <> b
+SELECT DISTINCT a, b FROM (SELECT a, b FROM exact UNION ALL SELECT a, b FROM near) WHERE a <> b

@@ -1,0 +1,24 @@
+-- The ETL funnel over the public tables: records in, out and dropped at each stage, in stage order
+-- (a segment counts at the first stage that drops it).
+WITH segment_stage AS (
+    SELECT
+        CASE
+            WHEN len(list_filter(reasons, lambda r: r LIKE 'lang:%')) > 0 THEN 'language'
+            WHEN len(list_filter(reasons, lambda r: r NOT LIKE 'lang:%' AND r <> 'duplicate')) > 0 THEN 'quality'
+            WHEN is_duplicate THEN 'dedup'
+            ELSE 'kept'
+        END AS stage
+    FROM segments
+)
+SELECT 1 AS step, 'records read' AS stage, (SELECT count(*) FROM documents) + (SELECT count(*) FROM rejects) AS n
+UNION ALL SELECT 2, 'rejected: read', count(*) FROM rejects WHERE stage = 'read'
+UNION ALL SELECT 3, 'rejected: decode', count(*) FROM rejects WHERE stage = 'decode'
+UNION ALL SELECT 4, 'rejected: extract', count(*) FROM rejects WHERE stage = 'extract'
+UNION ALL SELECT 5, 'documents', count(*) FROM documents
+UNION ALL SELECT 6, 'documents without main text', count(*) FROM documents WHERE status = 'no_text'
+UNION ALL SELECT 7, 'segments', count(*) FROM segments
+UNION ALL SELECT 8, 'dropped: language', count(*) FROM segment_stage WHERE stage = 'language'
+UNION ALL SELECT 9, 'dropped: quality', count(*) FROM segment_stage WHERE stage = 'quality'
+UNION ALL SELECT 10, 'dropped: duplicate', count(*) FROM segment_stage WHERE stage = 'dedup'
+UNION ALL SELECT 11, 'segments kept', count(*) FROM segment_stage WHERE stage = 'kept'
+ORDER BY step
