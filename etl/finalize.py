@@ -159,7 +159,7 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "1GB"
     members = pl.concat([pl.from_arrow(edges["a"]), pl.from_arrow(edges["b"])]).unique()
     member_reasons = (
         pl.scan_parquet(staged["segments"])
-        .filter(pl.col("segment_id").is_in(members))
+        .join(members.to_frame("segment_id").lazy(), on="segment_id", how="semi")
         .select("segment_id", filter_reasons(settings))
         .collect()
         if staged["segments"] and len(members)
