@@ -68,4 +68,9 @@ class ReadStats:
     """What the readers passed over, and how far they got (for the progress bar)."""
 
     skipped: Counter = field(default_factory=Counter)
-    bytes_done: int = 0
+    bytes_done: int = 0  # input bytes consumed so far, over all files
+    file_start: int = 0  # bytes_done when the current file was opened
+
+    def at(self, position: int) -> None:
+        """The reader has consumed `position` bytes of the current file."""
+        self.bytes_done = self.file_start + position

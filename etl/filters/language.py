@@ -12,7 +12,7 @@ import polars as pl
 
 from etl.settings import LanguageSettings
 
-_MAX_CHARS = 2000  # the first 2,000 characters decide; enough for lid.176 and bounded in cost
+_MAX_CHARS = 1000  # the first 1,000 characters decide: plenty for lid.176, and bounded in cost
 
 
 @cache

@@ -65,7 +65,7 @@ def iter_records(
     inputs: list[tuple[str, Path]], settings: ReadSettings, stats: ReadStats
 ) -> Iterator[RawRecord | Failure]:
     for kind, path in inputs:
-        start = stats.bytes_done
+        start = stats.file_start = stats.bytes_done
         try:
             yield from READERS[kind](path, settings, stats)
         except OSError as exc:  # unreadable file: one reject for what is left of it

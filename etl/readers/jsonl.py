@@ -39,9 +39,10 @@ def _record(row: dict, source: str, settings: ReadSettings) -> RawRecord | Failu
 
 
 def read_jsonl(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[RawRecord | Failure]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as fh:
+    with open(path, "rb") as raw:
+        fh = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
         for line_no, line in enumerate(fh, start=1):
+            stats.at(raw.tell())  # compressed position, for the progress bar
             if not line.strip():
                 continue
             source = f"{path}:{line_no}"

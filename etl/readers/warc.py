@@ -105,6 +105,7 @@ def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[
             try:
                 for record in ArchiveIterator(fh, parse_http=True, quirks_mode=True):
                     last_pos, read_any = record.stream_pos, True  # FastWARC positions are absolute
+                    stats.at(last_pos)
                     row = _to_record(record, path, settings, stats)
                     if row is None:
                         continue
