@@ -37,6 +37,23 @@ _ROW_KEYS = {
     "rejects": pl.col("reject_id"),
 }
 _ROWS_PER_FILE = 500_000
+# The staged columns the language and quality rules read.
+_SIGNALS = [
+    "segment_id",
+    "lang",
+    "lang_score",
+    "n_chars",
+    "n_words",
+    "header_upper_ratio",
+    "symbol_word_ratio",
+    "bullet_line_ratio",
+    "ellipsis_line_ratio",
+    "alpha_word_ratio",
+    "mean_word_length",
+    "stop_words",
+    "boilerplate_line_ratio",
+    "duplicate_line_ratio",
+]
 
 
 @dataclass
@@ -56,11 +73,11 @@ def filter_reasons(settings: Settings) -> pl.Expr:
     return pl.concat_list(rules).list.drop_nulls().alias("reasons")
 
 
-def duplicate_clusters(edges: pa.Table, reasons: pl.DataFrame) -> pl.DataFrame:
+def duplicate_clusters(edges: pa.Table, passes: pl.DataFrame) -> pl.DataFrame:
     """Connected components of the duplicate edges. Cluster id: its smallest segment_id. Kept member:
     the smallest segment_id among members that pass the other filters (else the smallest overall).
 
-    `reasons` holds (segment_id, reasons) for at least the members of the edges.
+    `passes` holds (segment_id, passes: bool) for at least the members of the edges.
     """
     schema = {"segment_id": pl.String, "dup_cluster": pl.String, "is_duplicate": pl.Boolean}
     if edges.num_rows == 0:
@@ -77,17 +94,30 @@ def duplicate_clusters(edges: pa.Table, reasons: pl.DataFrame) -> pl.DataFrame:
     )
     _, labels = connected_components(graph, directed=False)
     members = index.with_columns(component=labels).join(
-        reasons.unique("segment_id"), on="segment_id", how="left"
+        passes.unique("segment_id"), on="segment_id", how="left"
     )
     return (
         members.with_columns(
             dup_cluster=pl.col("segment_id").min().over("component"),
-            passes=pl.col("reasons").list.len().fill_null(1) == 0,
+            passes=pl.col("passes").fill_null(False),
         )
         .sort(["component", "passes", "segment_id"], descending=[False, True, False])
         .with_columns(is_duplicate=pl.int_range(pl.len()).over("component") > 0)
         .select(schema.keys())
     )
+
+
+def member_passes(files: list[str], members: pl.Series, settings: Settings) -> pl.DataFrame:
+    """(segment_id, passes, file) for the members of duplicate clusters: whether each passes the
+    other filters, and the batch file that holds it. Reads one batch file at a time."""
+    wanted = members.to_frame("segment_id")
+    parts = [pl.DataFrame(schema={"segment_id": pl.String, "passes": pl.Boolean, "file": pl.String})]
+    if wanted.height:
+        for path in files:
+            signals = pl.read_parquet(path, columns=_SIGNALS).join(wanted, on="segment_id", how="semi")
+            passes = filter_reasons(settings).list.len() == 0
+            parts.append(signals.select("segment_id", passes=passes, file=pl.lit(path)))
+    return pl.concat(parts)
 
 
 class _PartWriter:
@@ -135,13 +165,14 @@ def _connect(
 ) -> duckdb.DuckDBPyConnection:
     spill = warehouse.staging_dir / "_spill"
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+    # One thread and a small memory limit: this step only groups ids and hashes, and past the
+    # limit DuckDB spills to disk, so the process stays the same size as the corpus grows.
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill), "threads": 1})
     for table in STAGED_TABLES:
         files = staged[table]
         if files:
             con.execute(
-                f"CREATE VIEW staged_{table} AS "
-                f"SELECT * FROM read_parquet({files!r}, union_by_name = true, filename = true)"
+                f"CREATE VIEW staged_{table} AS SELECT * FROM read_parquet({files!r}, filename = true)"
             )
         else:
             empty = _STAGED_SCHEMAS[table].empty_table().append_column("filename", pa.array([], pa.string()))
@@ -149,7 +180,7 @@ def _connect(
     return con
 
 
-def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "1GB") -> FinalizeReport:
+def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB") -> FinalizeReport:
     batch_ids, stale = warehouse.committed_batches(settings.staging_fingerprint())
     report = FinalizeReport(batches=len(batch_ids), stale_batches=stale)
     staged = {t: warehouse.staged_files(t, batch_ids) for t in STAGED_TABLES}
@@ -157,15 +188,14 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "1GB"
 
     edges = con.sql(sql.load("etl/dedup_edges")).to_arrow_table()
     members = pl.concat([pl.from_arrow(edges["a"]), pl.from_arrow(edges["b"])]).unique()
-    member_reasons = (
-        pl.scan_parquet(staged["segments"])
-        .join(members.to_frame("segment_id").lazy(), on="segment_id", how="semi")
-        .select("segment_id", filter_reasons(settings))
-        .collect()
-        if staged["segments"] and len(members)
-        else pl.DataFrame(schema={"segment_id": pl.String, "reasons": pl.List(pl.String)})
+    passes = member_passes(staged["segments"], members, settings)
+    clusters = duplicate_clusters(edges, passes.drop("file"))
+    # Each batch file gets only its own cluster rows, so no join scans the whole cluster table.
+    files = passes.select("segment_id", "file").unique()
+    clusters_by_file = clusters.join(files, on="segment_id").partition_by(
+        "file", as_dict=True, include_key=False
     )
-    clusters = duplicate_clusters(edges, member_reasons)
+    no_clusters = clusters.clear()
     repeated = pl.from_arrow(con.sql(sql.load("etl/repeated_rows")).to_arrow_table())
 
     for table in STAGED_TABLES:
@@ -183,7 +213,8 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "1GB"
                         .drop("row_key")
                     )
                 if table == "segments":
-                    frame = _finish_segments(frame.drop("bands"), clusters, settings)
+                    own = clusters_by_file.get((path,), no_clusters)
+                    frame = _finish_segments(frame.drop("bands"), own, settings)
                 writer.write(frame.to_arrow())
             writer.close()
 

@@ -18,18 +18,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 from pebble import ProcessExpired, ProcessPool
 from tqdm import tqdm
 
+from etl.batch import Item, failed_batch, merge, run_batch
 from etl.finalize import FinalizeReport, finalize
 from etl.readers import discover_inputs, iter_records
-from etl.records import Failure, RawRecord, ReadStats, content_id
+from etl.records import Failure, ReadStats, content_id
 from etl.settings import Settings
-from etl.worker import BatchResult, failed_batch, process_batch
 from warehouse.store import Warehouse
-
-Item = RawRecord | Failure
 
 
 @dataclass
@@ -60,28 +57,27 @@ def plan_batches(items: Iterable[Item], size: int) -> Iterator[tuple[str, list[I
         yield content_id(*map(item_key, batch)), batch
 
 
-def _merge(batch_id: str, parts: list[BatchResult]) -> BatchResult:
-    return BatchResult(
-        documents=pa.concat_tables([p.documents for p in parts]),
-        segments=pa.concat_tables([p.segments for p in parts]),
-        rejects=pa.concat_tables([p.rejects for p in parts]),
-    )
-
-
 class LocalEngine:
-    """Runs batches on a pool of worker processes with a hard timeout per task."""
+    """Runs batches on a pool of worker processes with a hard timeout per task.
 
-    def __init__(self, workers: int, settings: Settings, task: Callable = process_batch) -> None:
+    Workers write their batch's staged files themselves and send back only row counts; the engine
+    commits a batch (its manifest) once its task has succeeded.
+    """
+
+    def __init__(
+        self, workers: int, settings: Settings, warehouse: Warehouse, task: Callable = run_batch
+    ) -> None:
         self.settings = settings
+        self.warehouse = warehouse
         self.workers = workers
-        self.task = task  # process_batch; tests swap in a task that crashes on purpose
-        # Fork from a clean server process, never from this one: polars' and DuckDB's thread pools
-        # do not survive a fork (the child deadlocks on their locks).
+        self.task = task  # run_batch; a test swaps in a task that crashes on purpose
         # One polars thread per worker: the pool already has a process per core, and polars' own
         # thread pool on top of it oversubscribes the cores (measured: batch 1.36x -> 1.11x the time
         # of trafilatura alone). The fork server reads this when it starts; this process's polars
         # is already initialised and keeps its threads.
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
+        # Fork from a clean server process, never from this one: polars' and DuckDB's thread pools
+        # do not survive a fork (the child deadlocks on their locks).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["etl.worker"])
         self.pool = ProcessPool(max_workers=workers, context=context)
@@ -89,45 +85,36 @@ class LocalEngine:
     def _timeout(self, n_pages: int) -> float:
         return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
 
-    def submit(self, batch_id: str, items: list[Item]):
+    def submit(self, batch_id: str, items: list[Item], write: bool = True):
+        root = str(self.warehouse.root) if write else None
         return self.pool.schedule(
-            self.task, (batch_id, items, self.settings), timeout=self._timeout(len(items))
+            self.task, (batch_id, items, self.settings, root), timeout=self._timeout(len(items))
         )
 
-    def result(self, batch_id: str, items: list[Item], future) -> tuple[BatchResult, int]:
-        """The batch's result; if the batch failed as a whole, rerun its pages one per task."""
+    def result(self, batch_id: str, items: list[Item], future) -> tuple[dict[str, int], int]:
+        """Wait for a batch and return its row counts (its files are written) and how many pages
+        had to be rerun alone. If the batch failed as a whole, its pages run one per task, and
+        their merged tables are written here."""
         try:
             return future.result(), 0
         except (FutureTimeout, ProcessExpired, BrokenProcessPool, MemoryError):
             pass
-        singles = [(item, self.submit(batch_id, [item])) for item in items]
+        singles = [(item, self.submit(batch_id, [item], write=False)) for item in items]
         parts = []
         for item, single in singles:
             try:
                 parts.append(single.result())
             except FutureTimeout:
-                parts.append(
-                    failed_batch(
-                        batch_id,
-                        [item],
-                        "extract",
-                        "timeout",
-                        "the page hung its worker past the hard timeout",
-                    )
-                )
+                detail = "the page hung its worker past the hard timeout"
+                parts.append(failed_batch(batch_id, [item], "extract", "timeout", detail))
             except (ProcessExpired, BrokenProcessPool) as exc:
-                parts.append(
-                    failed_batch(
-                        batch_id,
-                        [item],
-                        "extract",
-                        "worker_crashed",
-                        f"the worker process died on this page: {exc}",
-                    )
-                )
+                detail = f"the worker process died on this page: {exc}"
+                parts.append(failed_batch(batch_id, [item], "extract", "worker_crashed", detail))
             except MemoryError as exc:
                 parts.append(failed_batch(batch_id, [item], "extract", "out_of_memory", str(exc)))
-        return _merge(batch_id, parts), len(items)
+        result = merge(parts)
+        self.warehouse.write_staged(batch_id, result.tables())
+        return result.counts(), len(items)
 
     def close(self) -> None:
         self.pool.close()
@@ -161,7 +148,7 @@ def run_etl(
     files = discover_inputs(inputs, stats)
     report = RunReport(inputs=len(files))
     workers = workers or os.cpu_count() or 1
-    engine = LocalEngine(workers, settings)
+    engine = LocalEngine(workers, settings, warehouse)
     window: deque = deque()
     bar = _progress(sum(p.stat().st_size for _, p in files)) if show_progress else None
     pages = 0
@@ -169,18 +156,9 @@ def run_etl(
     def drain_one() -> None:
         nonlocal pages
         batch_id, items, future = window.popleft()
-        result, isolated = engine.result(batch_id, items, future)
+        counts, isolated = engine.result(batch_id, items, future)
         report.pages_isolated += isolated
-        warehouse.commit_batch(
-            batch_id,
-            {"documents": result.documents, "segments": result.segments, "rejects": result.rejects},
-            {
-                "fingerprint": fingerprint,
-                "documents": result.documents.num_rows,
-                "segments": result.segments.num_rows,
-                "rejects": result.rejects.num_rows,
-            },
-        )
+        warehouse.commit(batch_id, {"fingerprint": fingerprint, **counts})
         pages += len(items)
         if bar is not None:
             bar.set_postfix_str(f"{pages} pages, {pages / max(bar.format_dict['elapsed'], 1e-9):.1f} pages/s")

@@ -79,15 +79,14 @@ class Settings:
         Language and quality thresholds, and the dedup threshold, apply at finalize time, so changing
         them never re-extracts a page.
         """
-        import polars as pl
-        import trafilatura
+        from importlib.metadata import version
 
         relevant = {
             "read": {"max_page_bytes": self.read.max_page_bytes},
             "extract": dataclasses.asdict(self.extract) | {"page_timeout_s": None},
             "dedup": {k: getattr(self.dedup, k) for k in ("ngram", "num_perm", "threshold", "seed")},
             # Shingle and text hashes come from polars' hash, stable only within one polars version.
-            "versions": {"polars": pl.__version__, "trafilatura": trafilatura.__version__},
+            "versions": {"polars": version("polars"), "trafilatura": version("trafilatura")},
         }
         return hashlib.blake2b(json.dumps(relevant, sort_keys=True).encode(), digest_size=8).hexdigest()
 
@@ -106,9 +105,6 @@ def _coerce(section_type: type, key: str, value: Any) -> Any:
             return value.lower() in ("1", "true", "yes", "on")
         return bool(value)
     return type(default)(value)
-
-
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}
 
 
 def _section_class(name: str) -> type:

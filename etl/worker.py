@@ -10,12 +10,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow as pa
 
+from etl.batch import BatchResult
 from etl.decode import DecodeError, decode_html
 from etl.dedup.minhash import segment_bands
 from etl.extract import extract
@@ -59,13 +59,6 @@ def parse_capture_date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass
-class BatchResult:
-    documents: pa.Table
-    segments: pa.Table
-    rejects: pa.Table
 
 
 def _page(record: RawRecord, settings: Settings, doc_rows: list, seg_rows: list) -> Failure | None:
@@ -197,23 +190,4 @@ def process_batch(batch_id: str, items: list[RawRecord | Failure], settings: Set
         documents=pa.Table.from_pylist(doc_rows, schema=DOCUMENTS),
         segments=segments,
         rejects=pa.Table.from_pylist([f.as_row(batch_id) for f in failures], schema=REJECTS),
-    )
-
-
-def failed_batch(
-    batch_id: str, items: list[RawRecord | Failure], stage: str, reason: str, detail: str
-) -> BatchResult:
-    """Every page of a batch as a reject (used when a single page took its worker down)."""
-    rows = []
-    for item in items:
-        if isinstance(item, Failure):
-            rows.append(item.as_row(batch_id))
-        else:
-            rows.append(
-                Failure(
-                    stage, reason, detail, item.source, item.url, item.warc_record_id, len(item.payload)
-                ).as_row(batch_id)
-            )
-    return BatchResult(
-        DOCUMENTS.empty_table(), STAGED_SEGMENTS.empty_table(), pa.Table.from_pylist(rows, schema=REJECTS)
     )

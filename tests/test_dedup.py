@@ -46,10 +46,10 @@ def test_near_duplicates_share_a_band_and_different_texts_do_not() -> None:
 
 def test_clusters_keep_the_passing_member_with_the_smallest_id() -> None:
     edges = pa.table({"a": ["a1", "a1", "b1"], "b": ["a2", "a3", "b2"]})
-    reasons = pl.DataFrame(
-        {"segment_id": ["a1", "a2", "a3", "b1", "b2"], "reasons": [["too_few_words"], [], [], [], []]}
+    passes = pl.DataFrame(
+        {"segment_id": ["a1", "a2", "a3", "b1", "b2"], "passes": [False, True, True, True, True]}
     )
-    clusters = duplicate_clusters(edges, reasons).sort("segment_id")
+    clusters = duplicate_clusters(edges, passes).sort("segment_id")
     assert clusters["dup_cluster"].to_list() == ["a1", "a1", "a1", "b1", "b1"]
     # a1 fails another filter, so a2 is kept; b1 passes and has the smallest id.
     assert clusters["is_duplicate"].to_list() == [True, False, True, False, True]

@@ -12,15 +12,18 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from lxml import html as lxml_html
 
+from etl.batch import run_batch
 from etl.pipeline import LocalEngine, run_etl
 from etl.records import RawRecord
 from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
 from etl.worker import process_batch
 from tests.test_readers import html_responses
+from warehouse.store import Warehouse
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -189,16 +192,16 @@ def test_a_page_that_runs_past_its_timeout_becomes_a_reject() -> None:
     assert result.rejects.column("reason").to_pylist() == ["timeout"]
 
 
-def crash_on_marker(batch_id, items, settings):
+def crash_on_marker(batch_id, items, settings, warehouse_root=None):
     """Stands in for a page that kills its worker (a native crash in a parser): no real page does so
     reliably, so this task exits the worker process when it meets the marker, and otherwise runs the
     real batch function."""
     if any(isinstance(i, RawRecord) and b"CRASH-THE-WORKER" in i.payload for i in items):
         os._exit(1)
-    return process_batch(batch_id, items, settings)
+    return run_batch(batch_id, items, settings, warehouse_root)
 
 
-def test_a_page_that_kills_its_worker_is_isolated() -> None:
+def test_a_page_that_kills_its_worker_is_isolated(tmp_path: Path) -> None:
     good = (
         b"<html><body><h2>Fine</h2><p>"
         + b"A perfectly ordinary paragraph of text. " * 10
@@ -209,14 +212,18 @@ def test_a_page_that_kills_its_worker_is_isolated() -> None:
         RawRecord(source="b.html", url=None, payload=b"<p>CRASH-THE-WORKER</p>"),
         RawRecord(source="c.html", url=None, payload=good.replace(b"Fine", b"Also fine")),
     ]
-    engine = LocalEngine(2, Settings(), task=crash_on_marker)
+    warehouse = Warehouse(tmp_path)
+    engine = LocalEngine(2, Settings(), warehouse, task=crash_on_marker)
     try:
-        result, isolated = engine.result("batch", items, engine.submit("batch", items))
+        counts, isolated = engine.result("batch", items, engine.submit("batch", items))
     finally:
         engine.close()
     assert isolated == 3
-    assert sorted(result.documents.column("source").to_pylist()) == ["a.html", "c.html"]
-    assert result.rejects.column("reason").to_pylist() == ["worker_crashed"]
+    assert counts == {"documents": 2, "segments": 2, "rejects": 1}
+    documents = pq.read_table(warehouse.staged_path("documents", "batch"))
+    rejects = pq.read_table(warehouse.staged_path("rejects", "batch"))
+    assert sorted(documents.column("source").to_pylist()) == ["a.html", "c.html"]
+    assert rejects.column("reason").to_pylist() == ["worker_crashed"]
 
 
 def test_kill_9_mid_run_resumes_without_duplicates(shared: Path, tmp_path: Path) -> None:

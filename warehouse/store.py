@@ -90,9 +90,13 @@ class Warehouse:
         manifest = self.read_manifest(batch_id)
         return manifest is not None and manifest.get("fingerprint") == fingerprint
 
-    def commit_batch(self, batch_id: str, tables: dict[str, pa.Table], manifest: dict[str, Any]) -> None:
+    def write_staged(self, batch_id: str, tables: dict[str, pa.Table]) -> None:
+        """A batch's staged files; not yet committed (see `commit`)."""
         for name in STAGED_TABLES:
             write_parquet_atomic(tables[name], self.staged_path(name, batch_id))
+
+    def commit(self, batch_id: str, manifest: dict[str, Any]) -> None:
+        """Mark a batch whose staged files are written as done."""
         write_json_atomic(manifest | {"batch_id": batch_id}, self.manifest_path(batch_id))
 
     def committed_batches(self, fingerprint: str) -> tuple[list[str], int]:
