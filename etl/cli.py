@@ -37,6 +37,9 @@ def etl(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Read, extract, segment, deduplicate and filter a corpus into documents, segments and rejects."""
+    from etl.processes import fork_server
+
+    fork_server()  # first: the workers' imports then overlap with ours
     from etl.pipeline import run_etl
     from etl.summary import format_summary
 

@@ -8,7 +8,6 @@ that only the culprit becomes a reject.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from etl.batch import Item, failed_batch, merge, run_batch
 from etl.finalize import FinalizeReport, finalize
+from etl.processes import fork_server
 from etl.readers import discover_inputs, iter_records
 from etl.records import Failure, ReadStats, content_id
 from etl.settings import Settings
@@ -71,15 +71,7 @@ class LocalEngine:
         self.warehouse = warehouse
         self.workers = workers
         self.task = task  # run_batch; a test swaps in a task that crashes on purpose
-        # One polars thread per worker: the pool already has a process per core, and polars' own
-        # thread pool on top of it oversubscribes the cores (measured: batch 1.36x -> 1.11x the time
-        # of trafilatura alone). The fork server reads this when it starts; this process's polars
-        # is already initialised and keeps its threads.
-        os.environ.setdefault("POLARS_MAX_THREADS", "1")
-        # Fork from a clean server process, never from this one: polars' and DuckDB's thread pools
-        # do not survive a fork (the child deadlocks on their locks).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["etl.worker"])
+        context = fork_server()
         self.pool = ProcessPool(max_workers=workers, context=context)
 
     def _timeout(self, n_pages: int) -> float:

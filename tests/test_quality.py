@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from etl.filters.language import detect_languages, language_reason
 from etl.filters.quality import quality_metrics, quality_reasons
@@ -51,12 +52,27 @@ def test_thresholds_come_from_settings() -> None:
 
 
 def test_language_detection_and_reason() -> None:
-    langs, scores = detect_languages(
-        [GOOD, "Le potage est prêt quand les légumes sont tendres et bien mixés.", ""]
-    )
-    assert langs[:2] == ["en", "fr"] and scores[0] > 0.8 and langs[2] == ""
-    frame = pl.DataFrame({"lang": langs, "lang_score": scores})
-    reasons = frame.select(language_reason(LanguageSettings()))[:, 0].to_list()
-    assert reasons == [None, "lang:fr", "lang:unknown"]
+    french = "Le potage est prêt quand les légumes sont tendres et bien mixés."
+    langs, scores = detect_languages([GOOD, french, ""])
+    assert langs == ["en", "fr", ""] and scores[0] > 0.8 and scores[2] == 0.0
+    # A fourth row: English, but detected with a low probability.
+    frame = pl.DataFrame({"lang": [*langs, "en"], "lang_score": [*scores, 0.2]})
+    reasons = frame.with_columns(r=language_reason(LanguageSettings()))["r"].to_list()
+    assert reasons == [None, "lang:fr", "lang:unknown", "low_lang_score"]
     keep_all = frame.with_columns(r=language_reason(LanguageSettings(keep=())))["r"].to_list()
-    assert keep_all == [None, None, None]
+    assert keep_all == [None, None, None, None]
+
+
+def test_metric_values_on_a_known_text() -> None:
+    text = "Hello world and the sun\n- item one\n- item two...\n\nHello world and the sun\n12 34 #5"
+    row = quality_metrics(pl.DataFrame({"header": ["Mixed CASE"], "text": [text]})).row(0, named=True)
+    assert (row["n_words"], row["n_lines"], row["n_chars"]) == (19, 5, len(text))
+    assert row["bullet_line_ratio"] == pytest.approx(2 / 5)
+    assert row["ellipsis_line_ratio"] == pytest.approx(1 / 5)
+    assert row["duplicate_line_ratio"] == pytest.approx(1 / 5)
+    assert row["alpha_word_ratio"] == pytest.approx(14 / 19)  # not "-", "-", "12", "34", "#5"
+    assert row["stop_words"] == 4  # "and", "the", twice
+    assert row["symbol_word_ratio"] == pytest.approx(2 / 19)  # one "#", one "..."
+    assert row["header_upper_ratio"] == pytest.approx(5 / 9)
+    non_space = sum(not c.isspace() for c in text)
+    assert row["mean_word_length"] == pytest.approx(non_space / 19)

@@ -42,11 +42,16 @@ def detect_languages(texts: list[str]) -> tuple[list[str], list[float]]:
 
 
 def language_reason(settings: LanguageSettings) -> pl.Expr:
-    """Null when the segment's language is kept, else `lang:<code>`."""
+    """Null when the segment's language is kept; `lang:<code>` for a language that is not kept;
+    `low_lang_score` for a kept language detected with less than `min_score` probability."""
     if not settings.keep:
         return pl.lit(None, dtype=pl.String)
-    wanted = pl.any_horizontal([pl.col("lang") == code for code in settings.keep]) & (
-        pl.col("lang_score") >= settings.min_score
-    )
+    kept = pl.any_horizontal([pl.col("lang") == code for code in settings.keep])
     code = pl.when(pl.col("lang").fill_null("") == "").then(pl.lit("unknown")).otherwise(pl.col("lang"))
-    return pl.when(wanted).then(None).otherwise(pl.lit("lang:") + code)
+    return (
+        pl.when(~kept)
+        .then(pl.lit("lang:") + code)
+        .when(pl.col("lang_score") < settings.min_score)
+        .then(pl.lit("low_lang_score"))
+        .otherwise(None)
+    )

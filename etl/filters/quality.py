@@ -12,13 +12,20 @@ import polars as pl
 from etl.settings import QualitySettings
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
-_BULLET = r"^\s*[-*•‣◦▪▫►●○■□➢➤→·]"
-_ELLIPSIS = r"(\.\.\.|…)\s*$"
+# Every rule is a count of regex matches over the whole text (one pass, no per-word lists); the
+# line rules use multiline mode, and each pattern matches a line at most once.
+_WORD = r"\S+"
+_ALPHA_WORD = r"\S*\p{L}\S*"
+_STOP_WORD = r"(?i)\b(?:" + "|".join(STOP_WORDS) + r")\b"
+_LINE = r"(?m)^[^\S\n]*\S[^\n]*"
+_BULLET_LINE = r"(?m)^[^\S\n]*[-*•‣◦▪▫►●○■□➢➤→·][^\n]*"
+_ELLIPSIS_LINE = r"(?m)^[^\n]*(?:\.\.\.|…)[^\S\n]*$"
 # Lines that are site furniture rather than content (C4's rules, plus navigation and sharing).
-_BOILERPLATE = (
-    r"(?i)(javascript|cookie|privacy policy|terms of (use|service)|lorem ipsum|all rights reserved"
-    r"|^\s*(home|menu|login|log in|sign in|sign up|subscribe|share|tweet|read more|skip to|next|previous)\b"
-    r"|\S+\s*\|\s*\S+\s*\|\s*\S+|^\s*share (this|on)|^\s*follow us|copyright|©)"
+_BOILERPLATE_LINE = (
+    r"(?im)^(?:[^\n]*(?:javascript|cookie|privacy policy|terms of (?:use|service)|lorem ipsum"
+    r"|all rights reserved|copyright|©|\S+\s*\|\s*\S+\s*\|\s*\S+)"
+    r"|[^\S\n]*(?:home|menu|login|log in|sign in|sign up|subscribe|share|tweet|read more|skip to"
+    r"|next|previous|follow us)\b)[^\n]*"
 )
 
 
@@ -28,49 +35,35 @@ def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
 
 def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
     """Add n_chars, n_words, n_lines and the quality signal columns to a frame with header and text."""
-    words = pl.col("text").str.extract_all(r"\S+")
-    lines = (
-        pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
-    )
+    text = pl.col("text")
     header_letters = pl.col("header").str.count_matches(r"\p{L}")
     frame = segments.with_columns(
-        _words=words,
-        _lines=lines,
-        n_chars=pl.col("text").str.len_chars().cast(pl.Int32),
-    ).with_columns(
-        n_words=pl.col("_words").list.len().cast(pl.Int32),
-        n_lines=pl.col("_lines").list.len().cast(pl.Int32),
+        n_chars=text.str.len_chars().cast(pl.Int32),
+        n_words=text.str.count_matches(_WORD).cast(pl.Int32),
+        n_lines=text.str.count_matches(_LINE).cast(pl.Int32),
     )
     n_words, n_lines = pl.col("n_words"), pl.col("n_lines")
+    distinct_lines = (
+        text.str.split("\n")
+        .list.eval(pl.element().str.strip_chars())
+        .list.drop_nulls()
+        .list.eval(pl.element().filter(pl.element() != ""))
+        .list.n_unique()
+    )
     return frame.with_columns(
         header_upper_ratio=pl.when(header_letters > 0)
         .then(pl.col("header").str.count_matches(r"\p{Lu}") / header_letters)
         .otherwise(None)
         .cast(pl.Float32),
-        symbol_word_ratio=_ratio(
-            pl.col("text").str.count_matches("#") + pl.col("text").str.count_matches(r"\.\.\.|…"), n_words
-        ),
-        bullet_line_ratio=_ratio(
-            pl.col("_lines").list.eval(pl.element().str.contains(_BULLET)).list.sum(), n_lines
-        ),
-        ellipsis_line_ratio=_ratio(
-            pl.col("_lines").list.eval(pl.element().str.contains(_ELLIPSIS)).list.sum(), n_lines
-        ),
-        alpha_word_ratio=_ratio(
-            pl.col("_words").list.eval(pl.element().str.contains(r"\p{L}")).list.sum(), n_words
-        ),
-        mean_word_length=_ratio(pl.col("_words").list.eval(pl.element().str.len_chars()).list.sum(), n_words),
-        stop_words=pl.col("_words")
-        .list.eval(pl.element().str.to_lowercase().is_in(STOP_WORDS))
-        .list.sum()
-        .cast(pl.Int32),
-        boilerplate_line_ratio=_ratio(
-            pl.col("_lines").list.eval(pl.element().str.contains(_BOILERPLATE)).list.sum(), n_lines
-        ),
-        duplicate_line_ratio=_ratio(
-            n_lines - pl.col("_lines").list.eval(pl.element().str.strip_chars()).list.n_unique(), n_lines
-        ),
-    ).drop("_words", "_lines")
+        symbol_word_ratio=_ratio(text.str.count_matches(r"#|\.\.\.|…"), n_words),
+        bullet_line_ratio=_ratio(text.str.count_matches(_BULLET_LINE), n_lines),
+        ellipsis_line_ratio=_ratio(text.str.count_matches(_ELLIPSIS_LINE), n_lines),
+        alpha_word_ratio=_ratio(text.str.count_matches(_ALPHA_WORD), n_words),
+        mean_word_length=_ratio(pl.col("n_chars") - text.str.count_matches(r"\s"), n_words),
+        stop_words=text.str.count_matches(_STOP_WORD).cast(pl.Int32),
+        boilerplate_line_ratio=_ratio(text.str.count_matches(_BOILERPLATE_LINE), n_lines),
+        duplicate_line_ratio=_ratio(n_lines - distinct_lines, n_lines),
+    )
 
 
 def quality_reasons(q: QualitySettings) -> list[pl.Expr]:

@@ -3,8 +3,8 @@
 WITH segment_stage AS (
     SELECT
         CASE
-            WHEN len(list_filter(reasons, lambda r: r LIKE 'lang:%')) > 0 THEN 'language'
-            WHEN len(list_filter(reasons, lambda r: r NOT LIKE 'lang:%' AND r <> 'duplicate')) > 0 THEN 'quality'
+            WHEN len(list_filter(reasons, lambda r: r LIKE 'lang:%' OR r = 'low_lang_score')) > 0 THEN 'language'
+            WHEN len(list_filter(reasons, lambda r: r <> 'duplicate')) > 0 THEN 'quality'
             WHEN is_duplicate THEN 'dedup'
             ELSE 'kept'
         END AS stage
