@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Bump when a code change alters the rows a batch stages (ids, columns, signals): batches staged by
+# older code are then recomputed instead of mixed with new ones.
+STAGING_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class ReadSettings:
@@ -86,7 +90,11 @@ class Settings:
             "extract": dataclasses.asdict(self.extract) | {"page_timeout_s": None},
             "dedup": {k: getattr(self.dedup, k) for k in ("ngram", "num_perm", "threshold", "seed")},
             # Shingle and text hashes come from polars' hash, stable only within one polars version.
-            "versions": {"polars": version("polars"), "trafilatura": version("trafilatura")},
+            "versions": {
+                "format": STAGING_FORMAT,
+                "polars": version("polars"),
+                "trafilatura": version("trafilatura"),
+            },
         }
         return hashlib.blake2b(json.dumps(relevant, sort_keys=True).encode(), digest_size=8).hexdigest()
 

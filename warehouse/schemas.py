@@ -9,7 +9,7 @@ import pyarrow as pa
 
 DOCUMENTS = pa.schema(
     [
-        pa.field("doc_id", pa.string(), nullable=False),  # blake2b-128 of url + raw payload bytes
+        pa.field("doc_id", pa.string(), nullable=False),  # XXH3-128 of url + raw payload bytes
         pa.field("url", pa.string()),  # WARC-Target-URI, the JSONL/Parquet url column, or file:// path
         pa.field("source", pa.string(), nullable=False),  # input file and record: path@offset, path:line
         pa.field("warc_record_id", pa.string()),  # WARC-Record-ID, null outside WARC input
@@ -29,7 +29,9 @@ DOCUMENTS = pa.schema(
 )
 
 _SEGMENT_CORE = [
-    pa.field("segment_id", pa.string(), nullable=False),  # blake2b-96 of doc_id, position, header, text
+    pa.field(
+        "segment_id", pa.string(), nullable=False
+    ),  # XXH3-128 (96 bits kept) of doc_id, position, header, text
     pa.field("doc_id", pa.string(), nullable=False),
     pa.field("url", pa.string()),
     pa.field("source", pa.string()),
@@ -72,7 +74,7 @@ SEGMENTS = pa.schema(
 
 REJECTS = pa.schema(
     [
-        pa.field("reject_id", pa.string(), nullable=False),  # blake2b-128 of source, stage and reason
+        pa.field("reject_id", pa.string(), nullable=False),  # XXH3-128 of source, stage and reason
         pa.field("stage", pa.string(), nullable=False),  # read | decode | extract
         pa.field("reason", pa.string(), nullable=False),  # short machine-readable reason
         pa.field("detail", pa.string()),  # the error message, for people
