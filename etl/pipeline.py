@@ -20,7 +20,7 @@ from pathlib import Path
 from pebble import ProcessExpired, ProcessPool
 from tqdm import tqdm
 
-from etl.batch import Item, failed_batch, merge, run_batch
+from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
 from etl.finalize import FinalizeReport, finalize
 from etl.processes import fork_server
 from etl.readers import discover_inputs, iter_records
@@ -85,28 +85,36 @@ class LocalEngine:
 
     def result(self, batch_id: str, items: list[Item], future) -> tuple[dict[str, int], int]:
         """Wait for a batch and return its row counts (its files are written) and how many pages
-        had to be rerun alone. If the batch failed as a whole, its pages run one per task, and
-        their merged tables are written here."""
+        had to be rerun alone. If the batch failed as a whole (a hang, a dead worker, or an error
+        that is not the disk's), its pages run one per task and their merged tables are written here,
+        so that only the pages that fail again become rejects."""
         try:
             return future.result(), 0
-        except (FutureTimeout, ProcessExpired, BrokenProcessPool, MemoryError):
+        except (FutureTimeout, ProcessExpired, BrokenProcessPool):  # OSError subclasses, but the page's doing
+            pass
+        except OSError:  # the warehouse's disk, not the input: stop the run
+            raise
+        except Exception:
             pass
         singles = [(item, self.submit(batch_id, [item], write=False)) for item in items]
-        parts = []
-        for item, single in singles:
-            try:
-                parts.append(single.result())
-            except FutureTimeout:
-                detail = "the page hung its worker past the hard timeout"
-                parts.append(failed_batch(batch_id, [item], "extract", "timeout", detail))
-            except (ProcessExpired, BrokenProcessPool) as exc:
-                detail = f"the worker process died on this page: {exc}"
-                parts.append(failed_batch(batch_id, [item], "extract", "worker_crashed", detail))
-            except MemoryError as exc:
-                parts.append(failed_batch(batch_id, [item], "extract", "out_of_memory", str(exc)))
+        parts = [self._single_result(batch_id, item, single) for item, single in singles]
         result = merge(parts)
         self.warehouse.write_staged(batch_id, result.tables())
         return result.counts(), len(items)
+
+    @staticmethod
+    def _single_result(batch_id: str, item: Item, future) -> BatchResult:
+        try:
+            return future.result()
+        except FutureTimeout:
+            reason, detail = "timeout", "the page hung its worker past the hard timeout"
+        except (ProcessExpired, BrokenProcessPool) as exc:
+            reason, detail = "worker_crashed", f"the worker process died on this page: {exc}"
+        except MemoryError as exc:
+            reason, detail = "out_of_memory", str(exc)
+        except Exception as exc:
+            reason, detail = "processing_error", f"{type(exc).__name__}: {exc}"
+        return failed_batch(batch_id, [item], "extract", reason, detail)
 
     def close(self) -> None:
         self.pool.close()

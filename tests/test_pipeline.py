@@ -226,6 +226,36 @@ def test_a_page_that_kills_its_worker_is_isolated(tmp_path: Path) -> None:
     assert rejects.column("reason").to_pylist() == ["worker_crashed"]
 
 
+def raise_on_marker(batch_id, items, settings, warehouse_root=None):
+    """Stands in for a page that makes our own processing raise (no real page is known to): the task
+    raises when it meets the marker, and otherwise runs the real batch function."""
+    if any(isinstance(i, RawRecord) and b"RAISE-IN-PROCESSING" in i.payload for i in items):
+        raise ValueError("unexpected input")
+    return run_batch(batch_id, items, settings, warehouse_root)
+
+
+def test_a_page_that_makes_processing_raise_is_isolated(tmp_path: Path) -> None:
+    good = (
+        b"<html><body><h2>Fine</h2><p>"
+        + b"A perfectly ordinary paragraph of text. " * 10
+        + b"</p></body></html>"
+    )
+    items = [
+        RawRecord(source="a.html", url=None, payload=good),
+        RawRecord(source="b.html", url=None, payload=b"<p>RAISE-IN-PROCESSING</p>"),
+    ]
+    warehouse = Warehouse(tmp_path)
+    engine = LocalEngine(1, Settings(), warehouse, task=raise_on_marker)
+    try:
+        counts, isolated = engine.result("batch", items, engine.submit("batch", items))
+    finally:
+        engine.close()
+    assert (counts["documents"], counts["rejects"], isolated) == (1, 1, 2)
+    rejects = pq.read_table(warehouse.staged_path("rejects", "batch")).to_pylist()
+    assert [(r["source"], r["reason"]) for r in rejects] == [("b.html", "processing_error")]
+    assert "ValueError: unexpected input" in rejects[0]["detail"]
+
+
 def test_kill_9_mid_run_resumes_without_duplicates(shared: Path, tmp_path: Path) -> None:
     pages = sorted((shared / "html" / "mozilla_readability" / "test-pages").glob("*/source.html.gz"))
     corpus = tmp_path / "corpus"
