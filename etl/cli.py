@@ -47,6 +47,9 @@ def etl(
         settings = load_settings(config, set_ or [])
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    missing = [str(path) for path in inputs if not path.exists()]
+    if missing:
+        raise typer.BadParameter(f"input not found: {', '.join(missing)}", param_hint="INPUTS")
     report = run_etl(inputs, warehouse, settings, workers=workers or None, show_progress=progress)
     typer.echo(format_summary(report, str(warehouse)))
 
