@@ -52,9 +52,6 @@ class Warehouse:
         """The path pattern DuckDB's read_parquet takes for a table."""
         return str(self.table_dir(name) / "**" / "*.parquet")
 
-    def has_table(self, name: str) -> bool:
-        return any(self.table_dir(name).glob("*.parquet"))
-
     def replace_table(self, name: str, build: Callable[[Path], None]) -> None:
         """Let `build` fill a fresh folder, then swap it in for the table's folder."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -95,32 +95,32 @@ def _to_record(record, path: Path, settings: ReadSettings, stats: ReadStats) -> 
 def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[RawRecord | Failure]:
     gzipped = _is_gzip(path)
     offset: int | None = 0
+    damage: tuple[int, str] | None = None  # (offset of the last good record, error) of unreported damage
     while offset is not None:
         start, offset = offset, None
         pending: RawRecord | Failure | None = None  # held back until we know its member is whole
         pending_pos = last_pos = start
-        read_any = False
         with open(path, "rb") as fh:
             fh.seek(start)
             try:
                 for record in ArchiveIterator(fh, parse_http=True, quirks_mode=True):
-                    last_pos, read_any = record.stream_pos, True  # FastWARC positions are absolute
+                    last_pos = record.stream_pos  # FastWARC positions are absolute
                     stats.at(last_pos)
+                    if damage is not None:  # reading has resumed: report the span it skipped
+                        yield _damage(path, damage, str(last_pos))
+                        damage = None
                     row = _to_record(record, path, settings, stats)
                     if row is None:
                         continue
-                    row.source = f"{path}@{last_pos}"
                     if pending is not None:
                         yield pending
                     pending, pending_pos = row, last_pos
             except Exception as exc:
-                # The damage is in the member after the last good record. Resync there; a pass that
-                # fails before its first record names the damaged member and skips past it.
-                if not read_any or not gzipped:
-                    detail = f"{type(exc).__name__}: {exc}"
-                    yield Failure("read", "malformed_warc", detail, f"{path}@{last_pos}")
-                if gzipped:
-                    offset = _next_member(path, last_pos)
+                # Damaged data after the last good record: resume at the next gzip member, and
+                # report the skipped span once reading resumes (or the file ends).
+                if damage is None:
+                    damage = (last_pos, f"{type(exc).__name__}: {exc}")
+                offset = _next_member(path, last_pos) if gzipped else None
         if isinstance(pending, RawRecord) and gzipped and not _member_is_complete(path, pending_pos):
             pending = Failure(
                 "read",
@@ -133,3 +133,11 @@ def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[
             )
         if pending is not None:
             yield pending
+    if damage is not None:
+        yield _damage(path, damage, "end")
+
+
+def _damage(path: Path, damage: tuple[int, str], resumed_at: str) -> Failure:
+    after, error = damage
+    detail = f"{error}; the records after offset {after} up to {resumed_at} could not be read"
+    return Failure("read", "malformed_warc", detail, f"{path}@{after}..{resumed_at}")
