@@ -103,3 +103,19 @@ def test_page_over_the_size_limit_is_a_failure(tmp_path: Path) -> None:
     (tmp_path / "big.html").write_bytes(b"<p>" + b"x" * 5000 + b"</p>")
     rows, _ = read_all(tmp_path, ReadSettings(max_page_bytes=1000))
     assert [r.reason for r in rows] == ["page_too_large"]
+
+
+def test_member_with_a_destroyed_header_is_still_reported(shared: Path, tmp_path: Path) -> None:
+    path = shared / "warc" / "dolma_sample-0000.warc.gz"
+    data = bytearray(path.read_bytes())
+    # Overwrite the gzip header of the third member (the first response, after warcinfo and its
+    # request): a resync cannot find that member at all.
+    third = data.find(b"\x1f\x8b\x08", data.find(b"\x1f\x8b\x08", 1) + 1)
+    data[third : third + 10] = b"\x00" * 10
+    damaged = tmp_path / "no-header.warc.gz"
+    damaged.write_bytes(bytes(data))
+    rows, _ = read_all(damaged)
+    failures = [r for r in rows if isinstance(r, Failure)]
+    assert [f.reason for f in failures] == ["malformed_warc"]
+    assert ".." in failures[0].source  # the skipped byte span
+    assert len(rows) == html_responses(path)  # the lost response is the reject: nothing vanished
