@@ -18,7 +18,7 @@ from etl.records import Failure, RawRecord, ReadStats
 from etl.settings import ReadSettings
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
-_HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "")  # "": no Content-Type given
 
 
 def _is_gzip(path: Path) -> bool:
