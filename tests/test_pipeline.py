@@ -192,6 +192,11 @@ def test_a_page_that_runs_past_its_timeout_becomes_a_reject() -> None:
     assert result.rejects.column("reason").to_pylist() == ["timeout"]
 
 
+GOOD_PAGE = (
+    b"<html><body><h2>Fine</h2><p>" + b"A perfectly ordinary paragraph of text. " * 10 + b"</p></body></html>"
+)
+
+
 def crash_on_marker(batch_id, items, settings, warehouse_root=None):
     """Stands in for a page that kills its worker (a native crash in a parser): no real page does so
     reliably, so this task exits the worker process when it meets the marker, and otherwise runs the
@@ -199,31 +204,6 @@ def crash_on_marker(batch_id, items, settings, warehouse_root=None):
     if any(isinstance(i, RawRecord) and b"CRASH-THE-WORKER" in i.payload for i in items):
         os._exit(1)
     return run_batch(batch_id, items, settings, warehouse_root)
-
-
-def test_a_page_that_kills_its_worker_is_isolated(tmp_path: Path) -> None:
-    good = (
-        b"<html><body><h2>Fine</h2><p>"
-        + b"A perfectly ordinary paragraph of text. " * 10
-        + b"</p></body></html>"
-    )
-    items = [
-        RawRecord(source="a.html", url=None, payload=good),
-        RawRecord(source="b.html", url=None, payload=b"<p>CRASH-THE-WORKER</p>"),
-        RawRecord(source="c.html", url=None, payload=good.replace(b"Fine", b"Also fine")),
-    ]
-    warehouse = Warehouse(tmp_path)
-    engine = LocalEngine(2, Settings(), warehouse, task=crash_on_marker)
-    try:
-        counts, isolated = engine.result("batch", items, engine.submit("batch", items))
-    finally:
-        engine.close()
-    assert isolated == 3
-    assert counts == {"documents": 2, "segments": 2, "rejects": 1}
-    documents = pq.read_table(warehouse.staged_path("documents", "batch"))
-    rejects = pq.read_table(warehouse.staged_path("rejects", "batch"))
-    assert sorted(documents.column("source").to_pylist()) == ["a.html", "c.html"]
-    assert rejects.column("reason").to_pylist() == ["worker_crashed"]
 
 
 def raise_on_marker(batch_id, items, settings, warehouse_root=None):
@@ -234,24 +214,38 @@ def raise_on_marker(batch_id, items, settings, warehouse_root=None):
     return run_batch(batch_id, items, settings, warehouse_root)
 
 
-def test_a_page_that_makes_processing_raise_is_isolated(tmp_path: Path) -> None:
-    good = (
-        b"<html><body><h2>Fine</h2><p>"
-        + b"A perfectly ordinary paragraph of text. " * 10
-        + b"</p></body></html>"
-    )
-    items = [
-        RawRecord(source="a.html", url=None, payload=good),
-        RawRecord(source="b.html", url=None, payload=b"<p>RAISE-IN-PROCESSING</p>"),
-    ]
-    warehouse = Warehouse(tmp_path)
-    engine = LocalEngine(1, Settings(), warehouse, task=raise_on_marker)
+def run_one_batch(warehouse: Warehouse, task, payloads: dict[str, bytes]) -> tuple[dict, int, list, list]:
+    """Run one batch of pages through the local engine with `task`; return its counts, the number of
+    pages rerun alone, and the staged documents and rejects."""
+    items = [RawRecord(source=name, url=None, payload=payload) for name, payload in payloads.items()]
+    engine = LocalEngine(2, Settings(), warehouse, task=task)
     try:
         counts, isolated = engine.result("batch", items, engine.submit("batch", items))
     finally:
         engine.close()
-    assert (counts["documents"], counts["rejects"], isolated) == (1, 1, 2)
+    documents = pq.read_table(warehouse.staged_path("documents", "batch")).to_pylist()
     rejects = pq.read_table(warehouse.staged_path("rejects", "batch")).to_pylist()
+    return counts, isolated, documents, rejects
+
+
+def test_a_page_that_kills_its_worker_is_isolated(tmp_path: Path) -> None:
+    pages = {
+        "a.html": GOOD_PAGE,
+        "b.html": b"<p>CRASH-THE-WORKER</p>",
+        "c.html": GOOD_PAGE.replace(b"Fine", b"Also fine"),
+    }
+    counts, isolated, documents, rejects = run_one_batch(Warehouse(tmp_path), crash_on_marker, pages)
+    assert isolated == 3
+    assert counts == {"documents": 2, "segments": 2, "rejects": 1}
+    assert sorted(d["source"] for d in documents) == ["a.html", "c.html"]
+    assert [(r["source"], r["reason"]) for r in rejects] == [("b.html", "worker_crashed")]
+
+
+def test_a_page_that_makes_processing_raise_is_isolated(tmp_path: Path) -> None:
+    pages = {"a.html": GOOD_PAGE, "b.html": b"<p>RAISE-IN-PROCESSING</p>"}
+    counts, isolated, documents, rejects = run_one_batch(Warehouse(tmp_path), raise_on_marker, pages)
+    assert (counts["documents"], counts["rejects"], isolated) == (1, 1, 2)
+    assert [d["source"] for d in documents] == ["a.html"]
     assert [(r["source"], r["reason"]) for r in rejects] == [("b.html", "processing_error")]
     assert "ValueError: unexpected input" in rejects[0]["detail"]
 
