@@ -50,7 +50,13 @@ def etl(
     missing = [str(path) for path in inputs if not path.exists()]
     if missing:
         raise typer.BadParameter(f"input not found: {', '.join(missing)}", param_hint="INPUTS")
-    report = run_etl(inputs, warehouse, settings, workers=workers or None, show_progress=progress)
+    from warehouse.store import WarehouseBusy
+
+    try:
+        report = run_etl(inputs, warehouse, settings, workers=workers or None, show_progress=progress)
+    except WarehouseBusy as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(format_summary(report, str(warehouse)))
 
 

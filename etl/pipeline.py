@@ -141,8 +141,15 @@ def run_etl(
     workers: int | None = None,
     show_progress: bool = True,
 ) -> RunReport:
-    started = time.monotonic()
     warehouse = Warehouse(warehouse_dir)
+    with warehouse.exclusive():
+        return _run(inputs, warehouse, settings, workers, show_progress)
+
+
+def _run(
+    inputs: list[Path], warehouse: Warehouse, settings: Settings, workers: int | None, show_progress: bool
+) -> RunReport:
+    started = time.monotonic()
     fingerprint = settings.staging_fingerprint()
     stats = ReadStats()
     files = discover_inputs(inputs, stats)

@@ -23,7 +23,7 @@ from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
 from etl.worker import process_batch
 from tests.test_readers import html_responses
-from warehouse.store import Warehouse
+from warehouse.store import Warehouse, WarehouseBusy
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -104,6 +104,13 @@ def test_rerun_adds_nothing_and_new_thresholds_do_not_reextract(sample_run, samp
     assert one(warehouse, "SELECT count(*) FROM segments WHERE keep") > kept
     run_etl([sample_warc], warehouse, Settings(), workers=2, show_progress=False)  # back to the defaults
     assert one(warehouse, "SELECT count(*) FROM segments WHERE keep") == kept
+
+
+def test_a_second_run_on_a_busy_warehouse_is_refused(sample_warc: Path, tmp_path: Path) -> None:
+    with Warehouse(tmp_path).exclusive(), pytest.raises(WarehouseBusy, match="another run"):
+        run_etl([sample_warc], tmp_path, Settings(), workers=1, show_progress=False)
+    run_etl([sample_warc], tmp_path, Settings(), workers=1, show_progress=False)  # free again
+    assert one(tmp_path, "SELECT count(*) FROM documents") == 39
 
 
 def test_readability_pages_headers_match_expected(shared: Path, tmp_path: Path) -> None:

@@ -13,10 +13,12 @@ the committed batches into a new folder that replaces the old one, so readers ne
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,24 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+class WarehouseBusy(RuntimeError):
+    pass
+
+
 class Warehouse:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the warehouse for one run: two runs at once would race when they swap the tables."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise WarehouseBusy(f"another run is using the warehouse {self.root}") from exc
+            yield  # the lock goes with the file descriptor, also if the process dies
 
     # Public tables -----------------------------------------------------------------------------
     def table_dir(self, name: str) -> Path:
