@@ -40,7 +40,7 @@ def merge(parts: list[BatchResult]) -> BatchResult:
 
 
 def failed_batch(batch_id: str, items: list[Item], stage: str, reason: str, detail: str) -> BatchResult:
-    """Every page of a batch as a reject (used when a single page took its worker down)."""
+    """Every page of a batch as a reject (for a page that, run alone, hung, crashed or raised)."""
     rows = []
     for item in items:
         if isinstance(item, Failure):

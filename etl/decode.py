@@ -57,13 +57,22 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
         raise DecodeError("empty_page", "the payload is empty or whitespace")
     if looks_binary(payload):
         raise DecodeError("binary_content", "control bytes in the first 8 KiB: not an HTML page")
-    declared = http_charset or meta_charset(payload)
-    candidates = [c for c in (_codec(http_charset), _codec(meta_charset(payload)), "utf-8") if c]
+    meta = meta_charset(payload)
+    declared = http_charset or meta
+    candidates = [c for c in (_codec(http_charset), _codec(meta), "utf-8") if c]
     for codec in dict.fromkeys(candidates):
         try:
             return Decoded(payload.decode(codec), codec, declared, lossy=False)
         except UnicodeDecodeError:
             continue
+    # Mostly UTF-8 with a few broken bytes: replacing those beats guessing a legacy codec, which turns
+    # every accented letter into mojibake. "Mostly": declared UTF-8 or holding valid multi-byte
+    # sequences, with under 1% of the text undecodable.
+    utf8 = payload.decode("utf-8", errors="replace")
+    broken = utf8.count("\ufffd")
+    multibyte = any(ord(c) > 127 and c != "\ufffd" for c in utf8)
+    if broken <= len(utf8) // 100 and (multibyte or _codec(declared) == "utf-8"):
+        return Decoded(utf8, "utf-8", declared, lossy=True)
     best = from_bytes(payload[:65536]).best()
     codec = _codec(best.encoding) if best is not None else None
     codec = codec or _codec(declared) or "utf-8"

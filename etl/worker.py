@@ -164,7 +164,7 @@ def segment_columns(raw: list[tuple], settings: Settings) -> pa.Table:
     frame = pl.DataFrame(raw, schema=_SEGMENT_INPUT, orient="row").with_columns(
         pl.col("header_level").cast(pl.Int8), pl.col("position").cast(pl.Int32)
     )
-    langs, scores = detect_languages(frame["text"].to_list())
+    langs, scores = detect_languages(frame["text"])
     normalised = pl.col("text").str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", " ").str.strip_chars()
     frame = quality_metrics(frame).with_columns(
         lang=pl.Series(langs, dtype=pl.String),

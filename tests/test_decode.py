@@ -17,11 +17,19 @@ def test_meta_charset_when_no_header() -> None:
     assert "日本語のテキスト" in decoded.text and decoded.declared == "euc-jp"
 
 
-def test_wrong_declaration_falls_back_without_losing_the_page() -> None:
-    payload = "<p>naïve café</p>".encode() + b"\xff\xfe broken"
-    decoded = decode_html(payload, "utf-8")
-    assert "caf" in decoded.text
-    assert decoded.encoding  # some codec decoded it, with replacement if it had to
+def test_utf8_with_a_few_broken_bytes_is_not_turned_into_mojibake() -> None:
+    text = "<p>Le naïve café est très bon, et voilà une phrase assez longue.</p>" * 5
+    decoded = decode_html(text.encode() + b"\xff\xfe broken", "utf-8")
+    assert text in decoded.text
+    assert decoded.encoding == "utf-8" and decoded.lossy
+
+
+def test_undeclared_legacy_page_is_detected() -> None:
+    text = "<p>" + "Les élèves étudient à l'école, où ils apprennent le français et l'économie. " * 5 + "</p>"
+    decoded = decode_html(text.encode("cp1252"))
+    # cp1252 and cp1250 are both fair guesses for these bytes; they agree on é and ç.
+    assert "étudient" in decoded.text and "l'école" in decoded.text and "français" in decoded.text
+    assert decoded.encoding != "utf-8" and not decoded.lossy
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ def test_thresholds_come_from_settings() -> None:
 
 def test_language_detection_and_reason() -> None:
     french = "Le potage est prêt quand les légumes sont tendres et bien mixés."
-    langs, scores = detect_languages([GOOD, french, ""])
+    langs, scores = detect_languages(pl.Series([GOOD, french, ""]))
     assert langs == ["en", "fr", ""] and scores[0] > 0.8 and scores[2] == 0.0
     # A fourth row: English, but detected with a low probability.
     frame = pl.DataFrame({"lang": [*langs, "en"], "lang_score": [*scores, 0.2]})

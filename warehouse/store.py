@@ -28,18 +28,23 @@ import pyarrow.parquet as pq
 STAGED_TABLES = ("documents", "segments", "rejects")
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path to write; renamed to `path` once the write has finished."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
+    yield tmp
     os.replace(tmp, path)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    with _atomic(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, sort_keys=True))
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(data, sort_keys=True))
 
 
 class WarehouseBusy(RuntimeError):

@@ -4,7 +4,8 @@ The signatures are datasketch's (scheme "affine32": fmix32 pre-mix, then a*h+b m
 datasketch's own permutations for the seed), computed for a whole batch with numpy instead of one
 `MinHash` object per segment; `tests/test_dedup.py` checks them against `datasketch.MinHash`.
 Band and row counts come from datasketch's LSH parameter optimiser for the chosen threshold.
-Shingles are word n-grams of the lower-cased text, hashed with polars (32 bits kept).
+Shingles are word n-grams of the lower-cased text: each word is hashed once with polars, and an
+n-gram's 32-bit hash mixes its words' hashes (numpy, over the whole batch at once).
 """
 
 from __future__ import annotations

@@ -23,14 +23,15 @@ def _model():
     return fasttext.load_model(str(path))
 
 
-def detect_languages(texts: list[str]) -> tuple[list[str], list[float]]:
-    """Batch prediction: (language codes, probabilities); "" and 0.0 for a text with no words."""
-    # One C call per text: this fastText build's batch call drops the probabilities.
+def detect_languages(texts: pl.Series) -> tuple[list[str], list[float]]:
+    """(language codes, probabilities) per text; "" and 0.0 for a text with no words."""
+    # Polars cuts and flattens the texts (fastText reads one line); the prediction itself is one
+    # C call per text, because this fastText build's batch call drops the probabilities.
+    lines = texts.str.slice(0, _MAX_CHARS).str.replace_all(r"\s+", " ").str.strip_chars()
     predict = _model().f.predict
     langs, scores = [], []
-    for text in texts:
-        cleaned = " ".join(text[:_MAX_CHARS].split())
-        best = predict(cleaned + "\n", 1, 0.0, "replace") if cleaned else None
+    for line in lines:
+        best = predict(line + "\n", 1, 0.0, "replace") if line else None
         if best:
             prob, label = best[0]
             langs.append(label.removeprefix("__label__"))
