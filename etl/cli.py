@@ -60,5 +60,157 @@ def etl(
     typer.echo(format_summary(report, str(warehouse)))
 
 
+seed_app = typer.Typer(no_args_is_help=True, help="The seed (instruction, output) pairs.")
+app.add_typer(seed_app, name="seed")
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="A GGUF file; default: the embedded model.", show_default=False)
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server", help="URL of a running llama.cpp server instead of a model file.", show_default=False
+    ),
+]
+ParallelOption = Annotated[
+    int, typer.Option(help="Rows decoded together in-process, or requests in flight to a server.")
+]
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for llama.cpp; default: all cores.")]
+LimitOption = Annotated[int | None, typer.Option(help="Process at most this many pending rows.")]
+IterationOption = Annotated[int, typer.Option(help="The iteration the rows belong to.")]
+ProgressOption = Annotated[bool, typer.Option(help="Show the progress bar.")]
+BatchRowsOption = Annotated[int, typer.Option(help="Rows per committed batch (one Parquet file each).")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@seed_app.command("load")
+def seed_load(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="JSONL(.gz): OpenAssistant trees, Self-Instruct, dolly, or instruction/output. "
+            "None: the embedded seed set."
+        ),
+    ] = None,
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+) -> None:
+    """Add seed pairs to the warehouse's seeds table."""
+    from etl.seeds.table import add_seeds
+    from warehouse.store import Warehouse, WarehouseBusy
+
+    missing = [str(p) for p in paths or [] if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"seed file not found: {', '.join(missing)}", param_hint="PATHS")
+    try:
+        report = add_seeds(Warehouse(warehouse), paths)
+    except WarehouseBusy as exc:
+        raise _fail(exc) from exc
+    read = ", ".join(f"{name}: {n:,}" for name, n in report.read.items())
+    typer.echo(
+        f"seeds read ({read}); added {report.added:,}, already present {report.already_present:,}, "
+        f"table now {report.total:,}"
+    )
+    if report.skipped:
+        typer.echo(
+            "lines without a pair: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
+        )
+
+
+@app.command()
+def augment(
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    model: ModelOption = None,
+    server: ServerOption = None,
+    limit: LimitOption = None,
+    iteration: IterationOption = 0,
+    seed: Annotated[int, typer.Option(help="Run seed; each row's sampling seed derives from it.")] = 0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (the paper: 0.7).")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (the paper: 0.9).")] = 0.9,
+    max_new_tokens: Annotated[int, typer.Option(help="Token limit of one instruction.")] = 64,
+    examples: Annotated[int, typer.Option(help="Seed pairs shown in the few-shot prompt.")] = 3,
+    parallel: ParallelOption = 8,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 32,
+    progress: ProgressOption = True,
+) -> None:
+    """Self-augmentation: write an instruction for every kept segment (the backward model)."""
+    from inference.augment import augment as run_augment
+    from inference.engines import open_engine
+    from inference.sampling import Sampling
+    from inference.summary import format_stage
+    from warehouse.store import Warehouse, WarehouseBusy
+
+    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
+    try:
+        engine = open_engine(model, server, parallel=parallel, threads=threads)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    try:
+        report = run_augment(
+            Warehouse(warehouse),
+            engine,
+            iteration=iteration,
+            sampling=sampling,
+            n_examples=examples,
+            limit=limit,
+            batch_rows=batch_rows,
+            show_progress=progress,
+        )
+    except (WarehouseBusy, ValueError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.close()
+    typer.echo(format_stage(report))
+
+
+@app.command()
+def curate(
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    mode: Annotated[
+        str, typer.Option(help="direct: score-token probabilities; reasoned: reason, then Score: N.")
+    ] = "direct",
+    model: ModelOption = None,
+    server: ServerOption = None,
+    limit: LimitOption = None,
+    iteration: IterationOption = 0,
+    parallel: ParallelOption = 8,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 32,
+    progress: ProgressOption = True,
+) -> None:
+    """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
+    from inference.curate import curate as run_curate
+    from inference.engines import open_engine
+    from inference.prompts.rating import MODES
+    from inference.summary import format_stage
+    from warehouse.store import Warehouse, WarehouseBusy
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    try:
+        engine = open_engine(model, server, parallel=parallel, threads=threads)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    try:
+        report = run_curate(
+            Warehouse(warehouse),
+            engine,
+            mode=mode,
+            iteration=iteration,
+            limit=limit,
+            batch_rows=batch_rows,
+            show_progress=progress,
+        )
+    except (WarehouseBusy, ValueError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.close()
+    typer.echo(format_stage(report))
+
+
 if __name__ == "__main__":
     app()

@@ -86,4 +86,73 @@ REJECTS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"documents": DOCUMENTS, "segments": SEGMENTS, "rejects": REJECTS}
+SEEDS = pa.schema(
+    [
+        pa.field("seed_id", pa.string(), nullable=False),  # XXH3-128 of instruction NUL output
+        pa.field("instruction", pa.string(), nullable=False),  # an input/context field follows a blank line
+        pa.field("output", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # file:line, or embedded:line
+        pa.field("source_format", pa.string(), nullable=False),  # oasst|self_instruct|dolly|jsonl|embedded
+        pa.field("source_ref", pa.string()),  # OASST tree/message ids, Self-Instruct task id#instance
+        pa.field("category", pa.string()),  # task type where the source gives one
+    ]
+)
+
+# Columns every model-made row carries: which model, prompt and sampling made it, and what it cost.
+_MODEL_PROVENANCE = [
+    pa.field("model", pa.string(), nullable=False),  # sha256 of the GGUF file, or server:<reported id>
+    pa.field("model_source", pa.string(), nullable=False),  # the path, package or URL it was loaded from
+    pa.field("prompt_version", pa.string(), nullable=False),  # template name and version : fixed-part hash
+    pa.field("params", pa.string(), nullable=False),  # sampling and length settings, JSON with sorted keys
+    pa.field("prompt_tokens", pa.int32()),  # tokens in the whole prompt
+    pa.field("uncached_tokens", pa.int32()),  # of those, the tokens the model had to read for this row
+    pa.field("completion_tokens", pa.int32()),
+    pa.field("input_truncated", pa.bool_(), nullable=False),  # the segment was cut to fit the context
+    pa.field("batch_id", pa.string(), nullable=False),  # the committed part file the row came in
+    pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+AUGMENTATIONS = pa.schema(
+    [
+        pa.field("augmentation_id", pa.string(), nullable=False),  # XXH3-128 of the key below
+        # key: one row per (segment_id, iteration, model, prompt_version)
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("iteration", pa.int32(), nullable=False),  # 0 until a fine-tuned model exists
+        pa.field("backward_model", pa.string(), nullable=False),  # few_shot_base | fine_tuned
+        pa.field("instruction", pa.string()),  # the cleaned instruction; null unless status is ok
+        pa.field(
+            "status", pa.string(), nullable=False
+        ),  # ok | empty | too_short | too_long | no_stop | copied_example
+        pa.field("raw_output", pa.string()),  # what the model wrote, before cleaning
+        pa.field("sampling_seed", pa.int64(), nullable=False),  # this row's seed, from the run seed and row
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+SCORES = pa.schema(
+    [
+        pa.field("score_id", pa.string(), nullable=False),  # XXH3-128 of the key below
+        # key: one row per (augmentation_id, model, prompt_version, mode)
+        pa.field("augmentation_id", pa.string(), nullable=False),  # the rated (instruction, segment) pair
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("iteration", pa.int32(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),  # direct | reasoned
+        pa.field("score", pa.int8()),  # 1-5; null when no score could be read (see parse_status)
+        pa.field("expected_score", pa.float64()),  # direct: sum of k * p(k); reasoned: the score
+        pa.field("probs", pa.list_(pa.float64())),  # direct: p(1)..p(5), summing to 1
+        pa.field("reasoning", pa.string()),  # reasoned: the model's text before its score line
+        pa.field("raw_output", pa.string()),  # reasoned: everything the model wrote
+        pa.field("parse_status", pa.string(), nullable=False),  # ok | no_match | out_of_range | truncated
+        pa.field("status", pa.string(), nullable=False),  # ok | unscored
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "documents": DOCUMENTS,
+    "segments": SEGMENTS,
+    "rejects": REJECTS,
+    "seeds": SEEDS,
+    "augmentations": AUGMENTATIONS,
+    "scores": SCORES,
+}

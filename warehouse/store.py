@@ -134,3 +134,23 @@ class Warehouse:
 
     def staged_files(self, table: str, batch_ids: list[str]) -> list[str]:
         return [str(self.staged_path(table, b)) for b in batch_ids]
+
+    # Append-only tables (model stages) ---------------------------------------------------------
+    def append_part(self, name: str, table: pa.Table, part_id: str) -> Path:
+        """Add one committed batch to an append-only table: a single atomic file per batch."""
+        path = self.table_dir(name) / f"part-{part_id}.parquet"
+        write_parquet_atomic(table, path)
+        return path
+
+    def parts(self, name: str) -> list[Path]:
+        return sorted(self.table_dir(name).glob("part-*.parquet"))
+
+    def remove_unfinished_writes(self, name: str) -> int:
+        """Temporary files a killed run left behind in a table's folder; readers never see them."""
+        leftovers = list(self.table_dir(name).glob(".*.tmp-*"))
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
+    def has_table(self, name: str) -> bool:
+        return any(self.table_dir(name).glob("**/*.parquet"))

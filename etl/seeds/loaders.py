@@ -1,0 +1,162 @@
+"""Seed (instruction, output) pairs from the files people have: OpenAssistant trees, Self-Instruct
+seed tasks, dolly records, plain instruction/output JSONL, and our own embedded set.
+
+Each line's shape decides how it is read, so one file may mix shapes. A line that yields no pair is
+counted with a reason instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import xxhash
+
+from warehouse.schemas import SEEDS
+
+EMBEDDED = "embedded"
+# dolly exports sometimes keep the training template's end marker.
+_TRAILING_MARKERS = ("###eos_token###", "</s>", "<|endoftext|>")
+
+
+@dataclass
+class SeedLoad:
+    """The pairs read from one source, and why the other lines gave none."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def frame(self) -> pl.DataFrame:
+        return (
+            pl.from_dicts(self.rows, schema=pl.Schema(SEEDS))
+            if self.rows
+            else pl.DataFrame(schema=pl.Schema(SEEDS))
+        )
+
+
+def seed_id(instruction: str, output: str) -> str:
+    return xxhash.xxh3_128_hexdigest(f"{instruction}\x00{output}".encode())
+
+
+def _clean(text: Any) -> str:
+    text = text if isinstance(text, str) else ""
+    text = text.strip()
+    for marker in _TRAILING_MARKERS:
+        if text.endswith(marker):
+            text = text[: -len(marker)].rstrip()
+    return text
+
+
+def _with_input(instruction: str, extra: str) -> str:
+    """Self-Instruct's input and dolly's context become part of the instruction, after a blank line."""
+    return f"{instruction}\n\n{extra}" if extra else instruction
+
+
+def _oasst(tree: dict[str, Any], lang: str) -> tuple[list[tuple[str, str, str, str]], str | None]:
+    """The first turn of a conversation tree and its rank-0 assistant reply, as the paper took them."""
+    prompt = tree["prompt"]
+    if prompt.get("lang") != lang:
+        return [], f"oasst_lang_{prompt.get('lang')}"
+    if prompt.get("deleted") or prompt.get("review_result") is False:
+        return [], "oasst_prompt_not_approved"
+    replies = [
+        r
+        for r in prompt.get("replies") or []
+        if r.get("role") == "assistant" and r.get("rank") == 0 and not r.get("deleted")
+    ]
+    if not replies:
+        return [], "oasst_no_rank0_reply"
+    reply = replies[0]
+    if reply.get("lang", lang) != lang:
+        return [], f"oasst_lang_{reply.get('lang')}"
+    ref = f"{tree.get('message_tree_id', prompt.get('message_id'))}/{reply.get('message_id')}"
+    return [(_clean(prompt.get("text")), _clean(reply.get("text")), "oasst", ref)], None
+
+
+def _pairs(record: dict[str, Any], lang: str) -> tuple[list[tuple[str, str, str, str]], str | None]:
+    """(instruction, output, format, reference) pairs of one JSON record, or the reason for none."""
+    if isinstance(record.get("prompt"), dict) and "replies" in record["prompt"]:
+        return _oasst(record, lang)
+    if "instances" in record and "instruction" in record:  # Self-Instruct seed task
+        pairs = [
+            (
+                _with_input(_clean(record["instruction"]), _clean(inst.get("input"))),
+                _clean(inst.get("output")),
+                "self_instruct",
+                f"{record.get('id', '')}#{i}",
+            )
+            for i, inst in enumerate(record["instances"] or [])
+        ]
+        return pairs, None if pairs else "no_instances"
+    if "instruction" in record and "response" in record:  # dolly
+        instruction = _with_input(_clean(record["instruction"]), _clean(record.get("context")))
+        return [(instruction, _clean(record["response"]), "dolly", "")], None
+    if "instruction" in record and "output" in record:  # plain, or alpaca with an input field
+        instruction = _with_input(_clean(record["instruction"]), _clean(record.get("input")))
+        return [(instruction, _clean(record["output"]), "jsonl", "")], None
+    return [], "unknown_shape"
+
+
+def _lines(path: Path) -> Iterator[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        yield from handle
+
+
+def _read(lines: Iterator[str], source: str, lang: str, embedded: bool) -> SeedLoad:
+    load = SeedLoad()
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            load.skipped["invalid_json"] += 1
+            continue
+        if not isinstance(record, dict):
+            load.skipped["not_an_object"] += 1
+            continue
+        pairs, reason = _pairs(record, lang)
+        if reason:
+            load.skipped[reason] += 1
+        for instruction, output, fmt, ref in pairs:
+            if not instruction or not output:
+                load.skipped["empty_instruction_or_output"] += 1
+                continue
+            sid = seed_id(instruction, output)
+            if sid in seen:
+                load.skipped["duplicate"] += 1
+                continue
+            seen.add(sid)
+            load.rows.append(
+                {
+                    "seed_id": sid,
+                    "instruction": instruction,
+                    "output": output,
+                    "source": f"{source}:{number}",
+                    "source_format": EMBEDDED if embedded else fmt,
+                    "source_ref": ref or None,
+                    "category": record.get("category"),
+                }
+            )
+    return load
+
+
+def load_seed_file(path: Path | str, lang: str = "en") -> SeedLoad:
+    """Pairs from a JSONL(.gz) file of any of the supported shapes."""
+    path = Path(path)
+    return _read(_lines(path), str(path), lang, embedded=False)
+
+
+def load_embedded_seeds() -> SeedLoad:
+    """Our own seed set, shipped with the package."""
+    text = (files(__package__) / "embedded_seeds.jsonl").read_text(encoding="utf-8")
+    return _read(iter(text.splitlines()), EMBEDDED, "en", embedded=True)

@@ -1,0 +1,117 @@
+"""Self-augmentation: the backward model writes the `instruction` column for every kept segment."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import xxhash
+
+import sql
+from inference.engines.base import Engine
+from inference.prompts.backtranslate import (
+    FEW_SHOT_KIND,
+    STOP,
+    build_backtranslate_prompt,
+    clean_instruction,
+)
+from inference.runner import StageReport, run_batches
+from inference.sampling import Sampling, row_seed
+from warehouse.connect import connect, query
+from warehouse.schemas import AUGMENTATIONS
+from warehouse.store import Warehouse
+
+
+def augmentation_id(segment_id: str, iteration: int, model: str, prompt_version: str) -> str:
+    return xxhash.xxh3_128_hexdigest(f"{segment_id}|{iteration}|{model}|{prompt_version}".encode())
+
+
+def cut_input(texts: pl.Series, max_chars: int) -> tuple[list[str], list[bool]]:
+    """Segments longer than `max_chars` are cut at a word boundary before it, and flagged."""
+    truncated = (texts.str.len_chars() > max_chars).to_list()
+    cut = texts.str.slice(0, max_chars).str.replace(r"\s+\S*$", "")
+    return pl.select(
+        pl.when(pl.Series(truncated)).then(cut).otherwise(texts)
+    ).to_series().to_list(), truncated
+
+
+def augment(
+    warehouse: Warehouse,
+    engine: Engine,
+    *,
+    iteration: int = 0,
+    sampling: Sampling | None = None,
+    n_examples: int = 3,
+    limit: int | None = None,
+    batch_rows: int = 32,
+    show_progress: bool = True,
+) -> StageReport:
+    """Add an instruction to every kept segment that has none for this iteration, model and prompt."""
+    sampling = sampling or Sampling()
+    with warehouse.exclusive():
+        con = connect(warehouse)
+        seeds = query(con, "SELECT * FROM seeds")
+        prompt = build_backtranslate_prompt(seeds, n_examples=n_examples)
+        params = {"iteration": iteration, "model": engine.model_id, "prompt_version": prompt.version}
+        pending = query(con, sql.load("inference/segments_to_augment"), params)
+        n_kept = query(con, "SELECT count(*) AS n FROM segments WHERE keep").item()
+        con.close()
+        report = StageReport(
+            stage="augment",
+            model=engine.model_id,
+            prompt_version=prompt.version,
+            already_done=n_kept - pending.height,
+        )
+        if limit is not None:
+            pending = pending.head(limit)
+        params_json = sampling.to_json()
+        few_shot = list(prompt.seed_ids)
+        report.extra["few_shot_seed_ids"] = few_shot
+
+        def compute(chunk: pl.DataFrame) -> pl.DataFrame:
+            texts, truncated = cut_input(chunk["text"], sampling.max_input_chars)
+            ids = chunk["segment_id"].to_list()
+            seeds_ = [row_seed(sampling.seed, f"{sid}|{iteration}") for sid in ids]
+            outputs = engine.complete(
+                prompt.prefix, [prompt.suffix(t) for t in texts], sampling, seeds_, STOP
+            )
+            cleaned = [clean_instruction(o.text, o.stopped, few_shot_instructions) for o in outputs]
+            return pl.DataFrame(
+                {
+                    "augmentation_id": [
+                        augmentation_id(s, iteration, engine.model_id, prompt.version) for s in ids
+                    ],
+                    "segment_id": ids,
+                    "iteration": iteration,
+                    "backward_model": FEW_SHOT_KIND,
+                    "instruction": [c[0] for c in cleaned],
+                    "status": [c[1] for c in cleaned],
+                    "raw_output": [o.text for o in outputs],
+                    "sampling_seed": seeds_,
+                    "model": engine.model_id,
+                    "model_source": engine.model_source,
+                    "prompt_version": prompt.version,
+                    "params": params_json,
+                    "prompt_tokens": [o.prompt_tokens for o in outputs],
+                    "uncached_tokens": [o.uncached_tokens for o in outputs],
+                    "completion_tokens": [o.completion_tokens for o in outputs],
+                    "input_truncated": truncated,
+                }
+            )
+
+        few_shot_instructions = frozenset(
+            seeds.filter(pl.col("seed_id").is_in(few_shot))["instruction"].str.strip_chars().to_list()
+        )
+        report.extra["params"] = json.loads(params_json)
+        return run_batches(
+            warehouse=warehouse,
+            table="augmentations",
+            schema=AUGMENTATIONS,
+            key="segment_id",
+            scope=f"{iteration}|{engine.model_id}|{prompt.version}",
+            pending=pending,
+            compute=compute,
+            batch_rows=batch_rows,
+            report=report,
+            show_progress=show_progress,
+        )

@@ -1,0 +1,169 @@
+"""Self-curation: a model rates every (instruction, segment) pair and writes the `score` column."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import xxhash
+
+import sql
+from inference.augment import cut_input
+from inference.engines.base import Engine
+from inference.prompts.rating import SCORES, build_rating_prompt, parse_reasoned
+from inference.runner import StageReport, run_batches
+from inference.sampling import Sampling
+from warehouse.connect import connect, query
+from warehouse.schemas import SCORES as SCORES_SCHEMA
+from warehouse.store import Warehouse
+
+CANDIDATES = tuple(f" {k}" for k in SCORES)  # what follows "Score:" in the direct prompt
+REASONED_STOP = ("\n\n", "\nRequest:")
+
+
+def score_id(augmentation_id: str, model: str, prompt_version: str, mode: str) -> str:
+    return xxhash.xxh3_128_hexdigest(f"{augmentation_id}|{model}|{prompt_version}|{mode}".encode())
+
+
+def default_sampling(mode: str) -> Sampling:
+    """Greedy: a rating should not depend on a dice roll. Reasoned mode needs room for its reason."""
+    return Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0 if mode == "direct" else 160)
+
+
+def _direct(engine: Engine, prefix: str, suffixes: list[str]) -> dict[str, list]:
+    choices = engine.choose(prefix, suffixes, CANDIDATES)
+    columns: dict[str, list] = {k: [] for k in ("score", "expected_score", "probs", "parse_status", "status")}
+    for choice in choices:
+        if choice.probs is None:  # only a server's top-n list can miss every digit
+            columns["score"].append(None)
+            columns["expected_score"].append(None)
+            columns["probs"].append(None)
+            columns["parse_status"].append("no_match")
+            columns["status"].append("unscored")
+            continue
+        probs = list(choice.probs)
+        columns["score"].append(SCORES[max(range(len(probs)), key=probs.__getitem__)])
+        columns["expected_score"].append(sum(k * p for k, p in zip(SCORES, probs, strict=True)))
+        columns["probs"].append(probs)
+        columns["parse_status"].append("ok")
+        columns["status"].append("ok")
+    n = len(choices)
+    return columns | {
+        "reasoning": [None] * n,
+        "raw_output": [None] * n,
+        "prompt_tokens": [c.prompt_tokens for c in choices],
+        "uncached_tokens": [c.uncached_tokens for c in choices],
+        "completion_tokens": [0] * n,
+    }
+
+
+def _reasoned(engine: Engine, prefix: str, suffixes: list[str], sampling: Sampling) -> dict[str, list]:
+    outputs = engine.complete(prefix, suffixes, sampling, [sampling.seed] * len(suffixes), REASONED_STOP)
+    parsed = [parse_reasoned(o.text, o.stopped) for o in outputs]
+    return {
+        "score": [p.score for p in parsed],
+        "expected_score": [float(p.score) if p.score is not None else None for p in parsed],
+        "probs": [None] * len(parsed),
+        "parse_status": [p.parse_status for p in parsed],
+        "status": ["ok" if p.score is not None else "unscored" for p in parsed],
+        "reasoning": [p.reasoning for p in parsed],
+        "raw_output": [o.text for o in outputs],
+        "prompt_tokens": [o.prompt_tokens for o in outputs],
+        "uncached_tokens": [o.uncached_tokens for o in outputs],
+        "completion_tokens": [o.completion_tokens for o in outputs],
+    }
+
+
+def curate(
+    warehouse: Warehouse,
+    engine: Engine,
+    *,
+    mode: str = "direct",
+    iteration: int = 0,
+    sampling: Sampling | None = None,
+    limit: int | None = None,
+    batch_rows: int = 32,
+    show_progress: bool = True,
+) -> StageReport:
+    """Score every clean (instruction, segment) pair of `iteration` not yet scored by this model and mode."""
+    prompt = build_rating_prompt(mode)
+    sampling = sampling or default_sampling(mode)
+    with warehouse.exclusive():
+        con = connect(warehouse)
+        params = {
+            "iteration": iteration,
+            "model": engine.model_id,
+            "prompt_version": prompt.version,
+            "mode": mode,
+        }
+        pending = query(con, sql.load("inference/pairs_to_score"), params)
+        n_pairs = query(
+            con,
+            "SELECT count(*) FROM augmentations WHERE iteration = $iteration AND status = 'ok'",
+            {"iteration": iteration},
+        ).item()
+        con.close()
+        report = StageReport(
+            stage=f"curate ({mode})",
+            model=engine.model_id,
+            prompt_version=prompt.version,
+            already_done=n_pairs - pending.height,
+        )
+        if limit is not None:
+            pending = pending.head(limit)
+        params_json = json.dumps(
+            {"mode": mode, "candidates": list(CANDIDATES) if mode == "direct" else None}
+            | json.loads(sampling.to_json()),
+            sort_keys=True,
+        )
+
+        def compute(chunk: pl.DataFrame) -> pl.DataFrame:
+            texts, truncated = cut_input(chunk["text"], sampling.max_input_chars)
+            suffixes = [prompt.suffix(i, t) for i, t in zip(chunk["instruction"], texts, strict=True)]
+            if mode == "direct":
+                columns = _direct(engine, prompt.prefix, suffixes)
+            else:
+                columns = _reasoned(engine, prompt.prefix, suffixes, sampling)
+            ids = chunk["augmentation_id"].to_list()
+            return pl.DataFrame(
+                {
+                    "score_id": [score_id(a, engine.model_id, prompt.version, mode) for a in ids],
+                    "augmentation_id": ids,
+                    "segment_id": chunk["segment_id"],
+                    "iteration": iteration,
+                    "mode": mode,
+                    **columns,
+                    "model": engine.model_id,
+                    "model_source": engine.model_source,
+                    "prompt_version": prompt.version,
+                    "params": params_json,
+                    "input_truncated": truncated,
+                },
+                schema_overrides={
+                    "probs": pl.List(pl.Float64),
+                    "score": pl.Int8,
+                    "expected_score": pl.Float64,
+                },
+            )
+
+        run_batches(
+            warehouse=warehouse,
+            table="scores",
+            schema=SCORES_SCHEMA,
+            key="augmentation_id",
+            scope=f"{iteration}|{engine.model_id}|{prompt.version}|{mode}",
+            pending=pending,
+            compute=compute,
+            batch_rows=batch_rows,
+            report=report,
+            show_progress=show_progress,
+        )
+        report.extra["curated"] = curated_sizes(warehouse, iteration)
+        return report
+
+
+def curated_sizes(warehouse: Warehouse, iteration: int = 0) -> list[dict[str, object]]:
+    con = connect(warehouse)
+    rows = query(con, sql.load("inference/curated_sizes"), {"iteration": iteration}).to_dicts()
+    con.close()
+    return rows

@@ -1,0 +1,68 @@
+"""What a model stage asks of a model, whether it runs in-process or behind a server.
+
+Every request is a fixed `prefix` (rubric, few-shot examples) shared by all rows, plus one `suffix` per
+row. Engines keep the prefix in llama.cpp's KV cache so a row only costs its suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from inference.sampling import Sampling
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    stopped: bool  # ended on a stop string or end of text, not on the token limit
+    prompt_tokens: int
+    uncached_tokens: int  # prompt tokens the model had to read for this row
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The probabilities of a fixed set of continuations, renormalised over them."""
+
+    probs: tuple[float, ...] | None  # None when no candidate had any probability
+    prompt_tokens: int
+    uncached_tokens: int
+
+
+class Engine(Protocol):
+    model_id: str  # sha256 of the GGUF file, or server:<the model id the server reports>
+    model_source: str
+
+    def choose(self, prefix: str, suffixes: Sequence[str], candidates: Sequence[str]) -> list[Choice]:
+        """For each row, p(candidate | prefix + suffix) for candidates that differ in one token."""
+        ...
+
+    def complete(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[int],
+        stop: Sequence[str],
+    ) -> list[Completion]:
+        """One sampled continuation per row, each from its own seed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def common_prefix(texts: Sequence[str]) -> str:
+    first = min(texts)
+    last = max(texts)
+    n = 0
+    while n < len(first) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """The text before the first stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,0 +1,132 @@
+"""A running llama.cpp server as the model: upstream `llama-server` or `python -m llama_cpp.server`.
+
+Both speak the OpenAI-compatible `/v1/completions`. Several requests are kept in flight so that a
+server with parallel slots (`llama-server --parallel N`) batches them; every request starts with the
+same fixed prefix, which the server keeps in its prompt cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from inference.engines.base import Choice, Completion, common_prefix
+from inference.sampling import Sampling
+
+TOP_LOGPROBS = 20  # the five score digits are nearly always among the 20 likeliest tokens
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class ServerEngine:
+    def __init__(self, url: str, concurrency: int = 4, timeout_s: float = 600.0) -> None:
+        self.url = url.rstrip("/")
+        self.model_source = self.url
+        self.concurrency = max(1, concurrency)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llama-request")
+        try:
+            models = self._client.get("/v1/models").raise_for_status().json()
+        except httpx.HTTPError as exc:
+            raise ServerError(f"no llama.cpp server answers at {self.url}: {exc}") from exc
+        served = models.get("data") or [{}]
+        self.model_id = f"server:{served[0].get('id', 'unknown')}"
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._client.post("/v1/completions", json=payload)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"request to {self.url} failed: {exc}") from exc
+        if response.status_code != 200:
+            raise ServerError(f"{self.url} answered {response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def complete(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[int],
+        stop: Sequence[str],
+    ) -> list[Completion]:
+        def one(suffix: str, seed: int) -> Completion:
+            body = self._post(
+                {
+                    "prompt": prefix + suffix,
+                    "max_tokens": sampling.max_new_tokens,
+                    "temperature": sampling.temperature,
+                    "top_p": sampling.top_p,
+                    "seed": seed & 0x7FFF_FFFF,
+                    "stop": list(stop),
+                    "cache_prompt": True,
+                }
+            )
+            choice = body["choices"][0]
+            usage = body.get("usage") or {}
+            return Completion(
+                text=choice.get("text") or "",
+                stopped=choice.get("finish_reason") != "length",
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                uncached_tokens=_uncached(body, usage),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            )
+
+        return list(self._pool.map(one, suffixes, seeds))
+
+    def choose(self, prefix: str, suffixes: Sequence[str], candidates: Sequence[str]) -> list[Choice]:
+        shared = common_prefix(candidates)
+        wanted = [c[len(shared) :].strip() for c in candidates]
+
+        def one(suffix: str) -> Choice:
+            body = self._post(
+                {
+                    "prompt": prefix + suffix + shared,
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "logprobs": TOP_LOGPROBS,
+                    "cache_prompt": True,
+                }
+            )
+            mass = [0.0] * len(wanted)
+            for token, logprob in _top_logprobs(body["choices"][0]):
+                if token.strip() in wanted:
+                    mass[wanted.index(token.strip())] += math.exp(logprob)
+            total = sum(mass)
+            usage = body.get("usage") or {}
+            return Choice(
+                probs=tuple(m / total for m in mass) if total > 0 else None,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                uncached_tokens=_uncached(body, usage),
+            )
+
+        return list(self._pool.map(one, suffixes))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+
+def _uncached(body: dict[str, Any], usage: dict[str, Any]) -> int:
+    """Tokens the server really read: llama-server reports them in `timings`; otherwise assume all."""
+    timings = body.get("timings") or {}
+    if "prompt_n" in timings:
+        return int(timings["prompt_n"])
+    return int(usage.get("prompt_tokens") or 0)
+
+
+def _top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]]:
+    """The first generated token's alternatives, in either server's shape."""
+    logprobs = choice.get("logprobs") or {}
+    top = logprobs.get("top_logprobs")
+    if top:  # llama_cpp.server and the legacy OpenAI shape: [{token: logprob, ...}, ...]
+        return list(top[0].items())
+    content = logprobs.get("content")
+    if content:  # upstream llama-server: [{token, logprob, top_logprobs: [{token, logprob}]}]
+        return [(t["token"], t["logprob"]) for t in content[0].get("top_logprobs", [])]
+    return []

@@ -1,0 +1,97 @@
+"""The backward model's prompt, p(instruction | output), and the cleaning of what it writes.
+
+Until a fine-tuned backward model exists, the base model is prompted few-shot with seed pairs shown
+output first. The examples and the task description make up a fixed prefix that is the same for every
+segment, so llama.cpp keeps it in its KV cache and each row only costs its own segment's tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from inference.prompts.common import fence, prompt_version
+
+TEMPLATE = "backtranslate-fewshot-v1"
+FEW_SHOT_KIND = "few_shot_base"
+
+_TASK = (
+    "Each text below is the reply an AI assistant gave to one request from a user. After each reply "
+    "comes the request it answers: a single instruction or question, written the way the user typed it."
+)
+STOP = ("\n",)  # an instruction is one line; the examples end each one with a newline
+
+MIN_WORDS, MAX_WORDS = 3, 80
+_LABEL = re.compile(r"^\s*(?:instruction|request|question|user)\s*:\s*", re.IGNORECASE)
+_QUOTES = "\"'`“”‘’"
+
+
+@dataclass(frozen=True)
+class BacktranslatePrompt:
+    """The fixed few-shot prefix, and how each segment is put after it."""
+
+    prefix: str
+    version: str
+    seed_ids: tuple[str, ...]
+
+    def suffix(self, segment: str) -> str:
+        return f"Reply:\n{fence(segment)}\nRequest:"
+
+
+def _eligible_examples(seeds: pl.DataFrame, n_examples: int) -> pl.DataFrame:
+    """Short, one-line-instruction seeds, in an order fixed by their ids (not by load order)."""
+    words = pl.col("output").str.count_matches(r"\S+")
+    eligible = seeds.filter(
+        ~pl.col("instruction").str.contains("\n"),
+        words.is_between(25, 140),
+        pl.col("instruction").str.count_matches(r"\S+").is_between(MIN_WORDS, 40),
+    )
+    if eligible.height < n_examples:
+        eligible = seeds.filter(~pl.col("instruction").str.contains("\n"))
+    if eligible.height < n_examples:
+        raise ValueError(
+            f"need {n_examples} seed pairs with a one-line instruction for the few-shot prompt, "
+            f"found {eligible.height}: load seeds first (humpback seed load)"
+        )
+    return eligible.sort("seed_id").head(n_examples)  # seed ids are content hashes: a fixed shuffle
+
+
+def build_backtranslate_prompt(seeds: pl.DataFrame, n_examples: int = 3) -> BacktranslatePrompt:
+    examples = _eligible_examples(seeds, n_examples)
+    shots = "".join(
+        f"Reply:\n{fence(row['output'])}\nRequest: {row['instruction'].strip()}\n\n"
+        for row in examples.iter_rows(named=True)
+    )
+    prefix = f"{_TASK}\n\n{shots}"
+    return BacktranslatePrompt(
+        prefix=prefix,
+        version=prompt_version(TEMPLATE, prefix),
+        seed_ids=tuple(examples["seed_id"].to_list()),
+    )
+
+
+def clean_instruction(
+    raw: str, stopped: bool, examples: frozenset[str] = frozenset()
+) -> tuple[str | None, str]:
+    """(instruction, status): the first line, trimmed of labels and quotes, within the length bounds.
+
+    A small model often repeats one of the prompt's example instructions word for word; such a copy
+    says nothing about the segment and gets the status `copied_example`.
+    """
+    if not stopped:
+        return None, "no_stop"  # the token limit cut it off: an unfinished instruction is not kept
+    line = raw.strip().split("\n", 1)[0]
+    line = _LABEL.sub("", line).strip().strip(_QUOTES).strip()
+    line = re.sub(r"\s+", " ", line)
+    if not line:
+        return None, "empty"
+    n_words = len(line.split())
+    if n_words < MIN_WORDS:
+        return None, "too_short"
+    if n_words > MAX_WORDS:
+        return None, "too_long"
+    if line in examples:
+        return None, "copied_example"
+    return line, "ok"

@@ -1,0 +1,29 @@
+"""The end-of-run summaries of the model stages."""
+
+from __future__ import annotations
+
+from inference.runner import StageReport
+
+
+def format_stage(report: StageReport) -> str:
+    lines = [
+        f"{report.stage}: {report.computed:,} rows in {report.seconds:.1f} s "
+        f"({report.rows_per_second:.2f} rows/s, {report.batches} batches), "
+        f"{report.already_done:,} already done",
+        f"  model {report.model}  prompt {report.prompt_version}",
+    ]
+    if report.seconds:
+        read, made = report.uncached_tokens, report.completion_tokens
+        lines.append(
+            f"  prompt tokens read {read:,} ({read / report.seconds:,.0f}/s), "
+            f"generated {made:,} ({made / report.seconds:,.1f}/s)"
+        )
+    if report.statuses:
+        lines.append("  status: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.statuses.items())))
+    for row in report.extra.get("curated", []):  # type: ignore[union-attr]
+        lines.append(
+            f"  curated sets ({row['mode']}, prompt {row['prompt_version']}): {row['scored']:,} of "
+            f"{row['pairs']:,} pairs scored; "
+            f"A_4 = {row['a4']:,}, A_4.5 = {row['a4_5']:,}, A_5 = {row['a5']:,}"
+        )
+    return "\n".join(lines)

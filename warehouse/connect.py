@@ -1,0 +1,33 @@
+"""A DuckDB connection with every warehouse table registered as a view of its Parquet files.
+
+A table with no files yet is an empty view of the right schema, so queries over it return no rows
+instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.schemas import TABLES
+from warehouse.store import Warehouse
+
+
+def connect(warehouse: Warehouse | Path | str, threads: int = 1) -> duckdb.DuckDBPyConnection:
+    warehouse = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    con = duckdb.connect(config={"threads": threads})
+    for name, schema in TABLES.items():
+        if warehouse.has_table(name):
+            glob = warehouse.table_glob(name).replace("'", "''")
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
+        else:
+            con.register(f"_empty_{name}", schema.empty_table())
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
+    return con
+
+
+def query(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, object] | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame, through Arrow."""
+    return pl.from_arrow(con.sql(text, params=params).to_arrow_table())  # type: ignore[return-value]
