@@ -160,7 +160,7 @@ def augment(
             batch_rows=batch_rows,
             show_progress=progress,
         )
-    except (WarehouseBusy, ValueError) as exc:
+    except (WarehouseBusy, ValueError, RuntimeError) as exc:  # RuntimeError: a server or decode failure
         raise _fail(exc) from exc
     finally:
         engine.close()
@@ -205,7 +205,7 @@ def curate(
             batch_rows=batch_rows,
             show_progress=progress,
         )
-    except (WarehouseBusy, ValueError) as exc:
+    except (WarehouseBusy, ValueError, RuntimeError) as exc:  # RuntimeError: a server or decode failure
         raise _fail(exc) from exc
     finally:
         engine.close()

@@ -18,6 +18,11 @@ def format_stage(report: StageReport) -> str:
             f"  prompt tokens read {read:,} ({read / report.seconds:,.0f}/s), "
             f"generated {made:,} ({made / report.seconds:,.1f}/s)"
         )
+    if report.computed == 0 and report.already_done == 0:
+        source = "kept segments (run humpback etl)" if report.stage == "augment" else "clean augmentations"
+        lines.append(f"  nothing to do: the warehouse has no {source}")
+        if report.stage != "augment":
+            lines[-1] += " (run humpback augment)"
     if report.statuses:
         lines.append("  status: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.statuses.items())))
     for row in report.extra.get("curated", []):  # type: ignore[union-attr]

@@ -191,7 +191,7 @@ def test_a_segment_cannot_set_its_own_score(engine, tmp_path: Path) -> None:
 
 # Resume ------------------------------------------------------------------------------------------------
 def test_kill_9_mid_curate_resumes_without_duplicates_or_recomputation(tmp_path: Path) -> None:
-    pairs = seed_pairs(40)
+    pairs = seed_pairs(24)
     root = tmp_path / "wh"
     pairs_warehouse(root, pairs)
     command = [
