@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from etl.settings import load_settings
+
+if TYPE_CHECKING:  # imported lazily at run time, so `humpback --help` stays quick
+    from inference.engines.base import Engine
+    from inference.runner import StageReport
+    from warehouse.store import Warehouse
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Instruction backtranslation data engine.")
 
@@ -87,6 +93,36 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _warehouse(path: Path) -> Warehouse:
+    from warehouse.store import Warehouse
+
+    return Warehouse(path)
+
+
+def _run_model_stage(
+    model: str | None,
+    server: str | None,
+    parallel: int,
+    threads: int | None,
+    run: Callable[[Engine], StageReport],
+) -> None:
+    """Open the model, run one stage with it, close it, print the stage's summary; errors become messages."""
+    from inference.engines import open_engine
+    from inference.summary import format_stage
+
+    try:
+        engine = open_engine(model, server, parallel=parallel, threads=threads)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    try:
+        report = run(engine)
+    except (ValueError, RuntimeError) as exc:  # a busy warehouse, no seeds, a server or decode failure
+        raise _fail(exc) from exc
+    finally:
+        engine.close()
+    typer.echo(format_stage(report))
+
+
 @seed_app.command("load")
 def seed_load(
     paths: Annotated[
@@ -139,19 +175,16 @@ def augment(
 ) -> None:
     """Self-augmentation: write an instruction for every kept segment (the backward model)."""
     from inference.augment import augment as run_augment
-    from inference.engines import open_engine
     from inference.sampling import Sampling
-    from inference.summary import format_stage
-    from warehouse.store import Warehouse, WarehouseBusy
 
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
-    try:
-        engine = open_engine(model, server, parallel=parallel, threads=threads)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _fail(exc) from exc
-    try:
-        report = run_augment(
-            Warehouse(warehouse),
+    _run_model_stage(
+        model,
+        server,
+        parallel,
+        threads,
+        lambda engine: run_augment(
+            _warehouse(warehouse),
             engine,
             iteration=iteration,
             sampling=sampling,
@@ -159,12 +192,8 @@ def augment(
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
-        )
-    except (WarehouseBusy, ValueError, RuntimeError) as exc:  # RuntimeError: a server or decode failure
-        raise _fail(exc) from exc
-    finally:
-        engine.close()
-    typer.echo(format_stage(report))
+        ),
+    )
 
 
 @app.command()
@@ -184,32 +213,25 @@ def curate(
 ) -> None:
     """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
     from inference.curate import curate as run_curate
-    from inference.engines import open_engine
     from inference.prompts.rating import MODES
-    from inference.summary import format_stage
-    from warehouse.store import Warehouse, WarehouseBusy
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
-    try:
-        engine = open_engine(model, server, parallel=parallel, threads=threads)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _fail(exc) from exc
-    try:
-        report = run_curate(
-            Warehouse(warehouse),
+    _run_model_stage(
+        model,
+        server,
+        parallel,
+        threads,
+        lambda engine: run_curate(
+            _warehouse(warehouse),
             engine,
             mode=mode,
             iteration=iteration,
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
-        )
-    except (WarehouseBusy, ValueError, RuntimeError) as exc:  # RuntimeError: a server or decode failure
-        raise _fail(exc) from exc
-    finally:
-        engine.close()
-    typer.echo(format_stage(report))
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ The fixed prefix is decoded once into sequence 0. Each row gets its own sequence
 of sequence 0 (in a unified KV cache the copy only tags the prefix's cells, it copies no data), so a
 row costs only its suffix. Several rows share every `llama_decode` call: their suffixes are read in
 full micro-batches (chunked prefill), and their generated tokens advance together, one token per row per
-call, with a finished row's slot refilled at once (continuous batching). On a CPU this decodes several times the tokens per second
-of one sequence, because each step reads the weights once for all rows.
+call, with a finished row's slot refilled at once (continuous batching). On a CPU this decodes more
+tokens per second than one sequence (1.5x with 4 rows on 2 cores), as each step reads the weights once
+for all rows.
 
 Rows in one call influence each other's logits only through float rounding. With the same input and
 settings the batches are the same, so the results repeat.
