@@ -16,7 +16,7 @@ SEEDS ?=
 PORT ?= 8080
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
 
-.PHONY: install etl seeds augment curate serve test lint bench clean
+.PHONY: install etl seeds augment curate serve sql test lint bench clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ curate: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m llama_cpp.server --host 127.0.0.1 --port $(PORT) --n_ctx 4096 \
 		--model $(or $(MODEL),$(shell $(BIN)/python -c 'from inference.models import embedded_model_path as p; print(p())'))
+
+# Q: a SELECT over the warehouse's tables and views (sql/views/); OUT: optional .csv, .json or .parquet file.
+sql: $(STAMP)
+	$(BIN)/humpback sql "$(Q)" --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT))
 
 test: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/python -m pytest -q

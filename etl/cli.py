@@ -234,5 +234,52 @@ def curate(
     )
 
 
+OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet"}
+
+
+@app.command("sql")
+def sql_query(
+    query: Annotated[str | None, typer.Argument(help="A SELECT over the tables and views.")] = None,
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    file: Annotated[Path | None, typer.Option("--file", help="Read the query from this .sql file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the result to .csv, .json/.jsonl (one object a line) or .parquet."),
+    ] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows printed when there is no --out.")] = 50,
+) -> None:
+    """Query the warehouse with DuckDB, read-only: every table and the views of sql/views/ are there."""
+    import duckdb
+    import polars as pl
+
+    from warehouse.views import QueryRefused, check_read_only, connect_views
+
+    if (query is None) == (file is None):
+        raise typer.BadParameter("give a query or --file, one of the two")
+    text = file.read_text() if file is not None else query
+    fmt = None
+    if out is not None:
+        fmt = OUTPUT_FORMATS.get(out.suffix.lower())
+        if fmt is None:
+            raise typer.BadParameter(f"unknown output type {out.suffix!r}: use {', '.join(OUTPUT_FORMATS)}")
+    if not warehouse.is_dir():
+        raise _fail(FileNotFoundError(f"no warehouse at {warehouse}"))
+    con = connect_views(warehouse)
+    try:
+        check_read_only(con, text)
+        result = pl.from_arrow(con.sql(text).to_arrow_table())
+    except (QueryRefused, duckdb.Error) as exc:
+        raise _fail(exc) from exc
+    finally:
+        con.close()
+    if out is None:
+        with pl.Config(tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            typer.echo(result)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    {"csv": result.write_csv, "json": result.write_ndjson, "parquet": result.write_parquet}[fmt](out)
+    typer.echo(f"wrote {result.height:,} rows to {out}")
+
+
 if __name__ == "__main__":
     app()

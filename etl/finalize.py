@@ -225,11 +225,11 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB
 
 
 def summarize(warehouse: Warehouse) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
-    """The funnel and the reason counts of a warehouse's public tables."""
-    con = duckdb.connect()
-    for table in _SCHEMAS:
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{warehouse.table_glob(table)}')")
-    funnel = [(stage, n) for _, stage, n in con.sql(sql.load("etl/summary_funnel")).fetchall()]
-    reasons = [tuple(row) for row in con.sql(sql.load("etl/summary_reasons")).fetchall()]
+    """The funnel and the reason counts of a warehouse's public tables (the `funnel` views)."""
+    from warehouse.views import connect_views
+
+    con = connect_views(warehouse, sandbox=False)
+    funnel = [(stage, n) for _, stage, n in con.sql("SELECT * FROM funnel").fetchall()]
+    reasons = [tuple(row) for row in con.sql("SELECT * FROM funnel_reasons").fetchall()]
     con.close()
     return funnel, reasons

@@ -15,9 +15,10 @@ from warehouse.schemas import TABLES
 from warehouse.store import Warehouse
 
 
-def connect(warehouse: Warehouse | Path | str, threads: int = 1) -> duckdb.DuckDBPyConnection:
+def connect(warehouse: Warehouse | Path | str, threads: int | None = 1) -> duckdb.DuckDBPyConnection:
+    """`threads=None`: DuckDB's default, all cores."""
     warehouse = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
-    con = duckdb.connect(config={"threads": threads})
+    con = duckdb.connect(config={"threads": threads} if threads else {})
     for name, schema in TABLES.items():
         if warehouse.has_table(name):
             glob = warehouse.table_glob(name).replace("'", "''")

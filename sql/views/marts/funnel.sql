@@ -8,15 +8,15 @@ WITH segment_stage AS (
             WHEN is_duplicate THEN 'dedup'
             ELSE 'kept'
         END AS stage
-    FROM segments
+    FROM stg_segments
 )
-SELECT 1 AS step, 'records read' AS stage, (SELECT count(*) FROM documents) + (SELECT count(*) FROM rejects) AS n
-UNION ALL SELECT 2, 'rejected: read', count(*) FROM rejects WHERE stage = 'read'
-UNION ALL SELECT 3, 'rejected: decode', count(*) FROM rejects WHERE stage = 'decode'
-UNION ALL SELECT 4, 'rejected: extract', count(*) FROM rejects WHERE stage = 'extract'
-UNION ALL SELECT 5, 'documents', count(*) FROM documents
-UNION ALL SELECT 6, 'documents without main text', count(*) FROM documents WHERE status = 'no_text'
-UNION ALL SELECT 7, 'segments', count(*) FROM segments
+SELECT 1 AS step, 'records read' AS stage, (SELECT count(*) FROM stg_documents) + (SELECT count(*) FROM stg_rejects) AS n
+UNION ALL SELECT 2, 'rejected: read', count(*) FROM stg_rejects WHERE stage = 'read'
+UNION ALL SELECT 3, 'rejected: decode', count(*) FROM stg_rejects WHERE stage = 'decode'
+UNION ALL SELECT 4, 'rejected: extract', count(*) FROM stg_rejects WHERE stage = 'extract'
+UNION ALL SELECT 5, 'documents', count(*) FROM stg_documents
+UNION ALL SELECT 6, 'documents without main text', count(*) FROM stg_documents WHERE status = 'no_text'
+UNION ALL SELECT 7, 'segments', count(*) FROM stg_segments
 UNION ALL SELECT 8, 'dropped: language', count(*) FROM segment_stage WHERE stage = 'language'
 UNION ALL SELECT 9, 'dropped: quality', count(*) FROM segment_stage WHERE stage = 'quality'
 UNION ALL SELECT 10, 'dropped: duplicate', count(*) FROM segment_stage WHERE stage = 'dedup'

@@ -1,0 +1,2 @@
+-- Staging: the raw `documents` Parquet table as it is.
+SELECT * FROM documents

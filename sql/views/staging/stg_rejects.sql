@@ -1,0 +1,2 @@
+-- Staging: the raw `rejects` Parquet table as it is.
+SELECT * FROM rejects

@@ -1,0 +1,2 @@
+-- Staging: the raw `scores` Parquet table as it is.
+SELECT * FROM scores

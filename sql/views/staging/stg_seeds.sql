@@ -1,0 +1,2 @@
+-- Staging: the raw `seeds` Parquet table as it is.
+SELECT * FROM seeds

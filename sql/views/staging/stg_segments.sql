@@ -1,0 +1,2 @@
+-- Staging: the raw `segments` Parquet table as it is.
+SELECT * FROM segments

@@ -1,0 +1,206 @@
+"""The SQL layer: the views of sql/views/ over a real ETL run, and the read-only `humpback sql` command.
+
+The ETL tables come from a real run on the embedded sample. The augmentations and scores are written
+by the test with chosen values: these tests check the views' arithmetic, which needs known scores,
+not a model's (the model stages are tested in test_inference.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from etl.pipeline import run_etl
+from etl.seeds.table import add_seeds
+from etl.settings import Settings
+from warehouse.schemas import AUGMENTATIONS, SCORES
+from warehouse.store import Warehouse
+from warehouse.views import QueryRefused, check_read_only, connect_views
+
+# (score, expected score) of the first five kept segments in iterations 0 and 1
+ITERATION_0 = [(5, 4.8), (4, 4.6), (4, 3.9), (2, 2.2), (1, 1.1)]
+ITERATION_1 = [(5, 4.9), (3, 3.2), (4, 4.1), (4, 4.0), (1, 1.3)]
+
+
+def _provenance(batch: str) -> dict[str, object]:
+    return {
+        "model": "m",
+        "model_source": "test",
+        "prompt_version": "p",
+        "params": "{}",
+        "input_truncated": False,
+        "batch_id": batch,
+        "created_at": 0,
+    }
+
+
+@pytest.fixture(scope="module")
+def warehouse(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, object]:
+    root = tmp_path_factory.mktemp("views") / "wh"
+    report = run_etl([sample_warc], root, Settings(), workers=2, show_progress=False)
+    store = Warehouse(root)
+    add_seeds(store)
+    con = connect_views(store)
+    kept = con.sql("SELECT segment_id FROM segments WHERE keep ORDER BY segment_id LIMIT 6").fetchall()
+    con.close()
+    augmentations, scores = [], []
+    for iteration, values in ((0, ITERATION_0), (1, ITERATION_1)):
+        for (segment_id,), (score, expected) in zip(kept, values, strict=False):
+            aid = f"a{iteration}-{segment_id}"
+            augmentations.append(
+                {
+                    "augmentation_id": aid,
+                    "segment_id": segment_id,
+                    "iteration": iteration,
+                    "backward_model": "few_shot_base",
+                    "instruction": f"Explain part {segment_id[:4]} of the page, please.",
+                    "status": "ok",
+                    "sampling_seed": 0,
+                    **_provenance("a"),
+                }
+            )
+            scores.append(
+                {
+                    "score_id": f"s{iteration}-{segment_id}",
+                    "augmentation_id": aid,
+                    "segment_id": segment_id,
+                    "iteration": iteration,
+                    "mode": "direct",
+                    "score": score,
+                    "expected_score": expected,
+                    "probs": [0.2] * 5,
+                    "parse_status": "ok",
+                    "status": "ok",
+                    **_provenance("s"),
+                }
+            )
+    # a sixth augmentation whose instruction failed cleaning: no score, in no curated set
+    failed = {"augmentation_id": "bad", "segment_id": kept[5][0], "status": "empty", "instruction": None}
+    augmentations.append(augmentations[0] | failed)
+    store.append_part("augmentations", pa.Table.from_pylist(augmentations, schema=AUGMENTATIONS), "t")
+    store.append_part("scores", pa.Table.from_pylist(scores, schema=SCORES), "t")
+    return store, report
+
+
+def rows(store: Warehouse, query: str) -> pl.DataFrame:
+    con = connect_views(store)
+    try:
+        return pl.from_arrow(con.sql(query).to_arrow_table())
+    finally:
+        con.close()
+
+
+def test_candidates_and_curated_sets_at_whole_and_fractional_thresholds(warehouse) -> None:
+    store, _ = warehouse
+    candidates = rows(store, "SELECT * FROM candidates WHERE iteration = 0")
+    assert candidates.height == 5 and candidates["output"].is_not_null().all()
+    assert {"augment_model", "score_model", "score_prompt_version", "url"} <= set(candidates.columns)
+    assert rows(store, "SELECT * FROM curated(0, 4)").height == sum(s >= 4 for s, _ in ITERATION_0)
+    assert rows(store, "SELECT * FROM curated(0, 5)").height == sum(s >= 5 for s, _ in ITERATION_0)
+    assert rows(store, "SELECT * FROM curated(0, 4.5)").height == sum(e >= 4.5 for _, e in ITERATION_0)
+    assert rows(store, "SELECT * FROM curated(1, 4)").height == sum(s >= 4 for s, _ in ITERATION_1)
+
+
+def test_iteration_diff_lists_changed_scores_and_curated_status(warehouse) -> None:
+    store, _ = warehouse
+    diff = rows(store, "SELECT * FROM iteration_diff(0, 4) ORDER BY segment_id")
+    changed = [
+        (a, b)
+        for a, b in zip(ITERATION_0, ITERATION_1, strict=True)
+        if a[0] != b[0] or (a[0] >= 4) != (b[0] >= 4)
+    ]
+    assert diff.height == len(changed)
+    assert (diff["curated_before"] == (diff["score_before"] >= 4)).all()
+    assert (diff["curated_after"] == (diff["score_after"] >= 4)).all()
+
+
+def test_score_histogram_shares_sum_to_one_per_iteration(warehouse) -> None:
+    store, _ = warehouse
+    histogram = rows(store, "SELECT * FROM score_histogram")
+    totals = histogram.group_by("iteration").agg(pl.col("n").sum(), pl.col("share").sum()).sort("iteration")
+    assert totals["n"].to_list() == [5, 5] and all(abs(s - 1) < 1e-9 for s in totals["share"])
+
+
+def test_data_statistics_match_a_direct_computation(warehouse) -> None:
+    store, _ = warehouse
+    stats = {
+        r["data"]: r for r in rows(store, "SELECT * FROM data_statistics(0, 'direct')").iter_rows(named=True)
+    }
+    assert list(stats) == ["seed", "augmented", "A_4", "A_5"]
+    seeds = rows(store, "SELECT instruction, output FROM seeds")
+    words = seeds["output"].str.count_matches(r"\S+")
+    assert stats["seed"]["n"] == seeds.height
+    assert stats["seed"]["output_words_mean"] == round(float(words.mean()), 1)
+    assert stats["seed"]["output_words_std"] == round(float(words.std()), 1)
+    assert stats["augmented"]["n"] == 5, "only clean augmentations count"
+    assert stats["A_4"]["n"] == 3 and stats["A_5"]["n"] == 1
+
+
+def test_duplicate_clusters_name_the_kept_representative(warehouse) -> None:
+    store, _ = warehouse
+    clusters = rows(store, "SELECT * FROM duplicate_clusters")
+    assert clusters.height > 0
+    per_cluster = clusters.group_by("dup_cluster").agg(
+        pl.col("is_representative").sum().alias("representatives"),
+        pl.len().alias("size"),
+        pl.col("cluster_size").first(),
+    )
+    assert (per_cluster["representatives"] == 1).all() and (
+        per_cluster["size"] == per_cluster["cluster_size"]
+    ).all()
+    assert not clusters.filter(pl.col("is_representative") & pl.col("is_duplicate")).height
+
+
+def test_funnel_view_is_the_etl_summary(warehouse) -> None:
+    store, report = warehouse
+    funnel = rows(store, "SELECT stage, n FROM funnel ORDER BY step")
+    assert list(funnel.iter_rows()) == list(report.final.funnel)
+
+
+def test_only_select_statements_run() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    check_read_only(con, "WITH x AS (SELECT 1) SELECT * FROM x; EXPLAIN SELECT 1")
+    for statement in ("CREATE TABLE t AS SELECT 1", "COPY (SELECT 1) TO 'x.csv'", "INSERT INTO t VALUES (1)",
+                      "ATTACH 'x.db'", "SET threads = 1", "SELECT 1; DROP VIEW x"):  # fmt: skip
+        with pytest.raises(QueryRefused):
+            check_read_only(con, statement)
+
+
+def humpback_sql(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "etl.cli", "sql", *args], capture_output=True, text=True)
+
+
+def test_sql_command_prints_writes_and_refuses(warehouse, tmp_path: Path) -> None:
+    store, _ = warehouse
+    wh = str(store.root)
+    shown = humpback_sql("SELECT stage, n FROM funnel ORDER BY step", "--warehouse", wh)
+    assert shown.returncode == 0 and "segments kept" in shown.stdout
+
+    query = tmp_path / "q.sql"
+    query.write_text("SELECT segment_id, score FROM curated(0, 4) ORDER BY segment_id")
+    for suffix in (".csv", ".json", ".parquet"):
+        out = tmp_path / f"curated{suffix}"
+        assert humpback_sql("--file", str(query), "--warehouse", wh, "--out", str(out)).returncode == 0
+        frame = {".csv": pl.read_csv, ".json": pl.read_ndjson, ".parquet": pl.read_parquet}[suffix](out)
+        assert frame.height == 3 and frame.columns == ["segment_id", "score"]
+    assert json.loads((tmp_path / "curated.json").read_text().splitlines()[0])["score"] >= 4
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    for statement in (
+        f"COPY (SELECT * FROM segments) TO '{tmp_path / 'leak.csv'}'",
+        "CREATE TABLE x AS SELECT 1",
+        f"SELECT * FROM read_csv('{outside}')",
+        "SELECT 1; SET enable_external_access = true",
+    ):
+        refused = humpback_sql(statement, "--warehouse", wh)
+        assert refused.returncode == 2 and refused.stderr.startswith("error:"), statement
+    assert not (tmp_path / "leak.csv").exists()
