@@ -16,7 +16,7 @@ SEEDS ?=
 PORT ?= 8080
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
 
-.PHONY: install etl seeds augment curate serve sql test lint bench clean
+.PHONY: install etl seeds augment curate serve sql export test lint bench clean
 
 install: $(STAMP)
 
@@ -52,6 +52,13 @@ serve: $(STAMP)
 # Q: a SELECT over the warehouse's tables and views (sql/views/); OUT: optional .csv, .json or .parquet file.
 sql: $(STAMP)
 	$(BIN)/humpback sql "$(Q)" --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT))
+
+# The seed set and A_k as training JSONL: make export OUT=train.jsonl [K=4.5] [FORMAT=alpaca] [EXCLUDE=eval.jsonl]
+K ?= 4
+FORMAT ?= chat
+export: $(STAMP)
+	$(BIN)/humpback export --warehouse $(WAREHOUSE) --out $(OUT) --min-score $(K) --format $(FORMAT) \
+		$(if $(EXCLUDE),--exclude $(EXCLUDE))
 
 test: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/python -m pytest -q

@@ -281,5 +281,42 @@ def sql_query(
     typer.echo(f"wrote {result.height:,} rows to {out}")
 
 
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="The JSONL file to write.")],
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    iteration: IterationOption = 0,
+    min_score: Annotated[
+        float,
+        typer.Option(help="k of the curated set A_k: whole on the score, fractional on the expected score."),
+    ] = 4.0,
+    format_: Annotated[str, typer.Option("--format", help="chat (messages) or alpaca.")] = "chat",
+    mode: Annotated[str, typer.Option(help="Whose scores decide: direct or reasoned.")] = "direct",
+    exclude: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of evaluation prompts; rows whose instruction overlaps one are dropped."),
+    ] = None,
+) -> None:
+    """Write the seed set and the curated set as training JSONL, with the paper's system prompts."""
+    from warehouse.exports import FORMATS, NGRAM, export_training
+
+    if format_ not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if exclude is not None and not exclude.is_file():
+        raise typer.BadParameter(f"not found: {exclude}", param_hint="--exclude")
+    if not warehouse.is_dir():
+        raise _fail(FileNotFoundError(f"no warehouse at {warehouse}"))
+    try:
+        report = export_training(
+            warehouse, out, iteration=iteration, min_score=min_score, fmt=format_, mode=mode, exclude=exclude
+        )
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    sources = ", ".join(f"{name} {n:,}" for name, n in report.by_source.items())
+    typer.echo(f"wrote {report.rows:,} rows ({sources or 'none'}) to {out}")
+    if exclude is not None:
+        typer.echo(f"excluded {report.excluded:,} rows sharing a {NGRAM}-word run with a prompt of {exclude}")
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ not a model's (the model stages are tested in test_inference.py).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from etl.pipeline import run_etl
 from etl.seeds.table import add_seeds
 from etl.settings import Settings
+from warehouse.exports import SYSTEM_AUGMENTED, SYSTEM_SEED, export_training, load_prompts, overlaps
 from warehouse.schemas import AUGMENTATIONS, SCORES
 from warehouse.store import Warehouse
 from warehouse.views import QueryRefused, check_read_only, connect_views
@@ -204,3 +206,64 @@ def test_sql_command_prints_writes_and_refuses(warehouse, tmp_path: Path) -> Non
         refused = humpback_sql(statement, "--warehouse", wh)
         assert refused.returncode == 2 and refused.stderr.startswith("error:"), statement
     assert not (tmp_path / "leak.csv").exists()
+
+
+# Exports for training ------------------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_chat_and_alpaca_exports_tag_seed_and_web_rows(warehouse, tmp_path: Path) -> None:
+    store, _ = warehouse
+    n_seeds = rows(store, "SELECT count(*) AS n FROM seeds").item()
+    chat = export_training(store, tmp_path / "chat.jsonl", iteration=0, min_score=4, fmt="chat")
+    assert chat.by_source == {"augmented": 3, "seed": n_seeds}
+    records = read_jsonl(tmp_path / "chat.jsonl")
+    assert len(records) == n_seeds + 3
+    for record in records:
+        system, user, assistant = record["messages"]
+        assert (system["role"], user["role"], assistant["role"]) == ("system", "user", "assistant")
+        seed = record["metadata"]["origin"] == "seed"
+        assert system["content"] == (SYSTEM_SEED if seed else SYSTEM_AUGMENTED)
+        assert ("seed_id" if seed else "segment_id") in record["metadata"]
+        if not seed:
+            assert record["metadata"]["score"] >= 4 and record["metadata"]["url"]
+
+    export_training(store, tmp_path / "alpaca.jsonl", iteration=0, min_score=4.5, fmt="alpaca")
+    alpaca = read_jsonl(tmp_path / "alpaca.jsonl")
+    web = [r for r in alpaca if r["metadata"]["origin"] == "augmented"]
+    assert len(web) == sum(e >= 4.5 for _, e in ITERATION_0)
+    assert all(set(r) == {"instruction", "input", "output", "system", "metadata"} for r in alpaca)
+
+
+def test_evaluation_prompts_stay_out_of_training_files(warehouse, shared: Path, tmp_path: Path) -> None:
+    store, _ = warehouse
+    copy = Warehouse(tmp_path / "wh")
+    shutil.copytree(store.root, copy.root)
+    vicuna = shared / "eval" / "vicuna_bench_question.jsonl"
+    questions = load_prompts(vicuna)
+    assert len(questions) == 80
+    leaked = tmp_path / "leaked.jsonl"
+    edited = questions[3].replace("?", ", in short?").replace("What", "So what")
+    leaked.write_text(
+        "\n".join(
+            json.dumps({"instruction": text, "output": "An answer long enough to be a seed pair."})
+            for text in (questions[0], edited, "Name three uses of a paperclip beyond holding paper.")
+        )
+        + "\n"
+    )
+    add_seeds(copy, [leaked])
+    report = export_training(copy, tmp_path / "clean.jsonl", iteration=0, min_score=4, exclude=vicuna)
+    assert report.excluded == 2
+    kept = {r["messages"][1]["content"] for r in read_jsonl(tmp_path / "clean.jsonl")}
+    assert questions[0] not in kept and edited not in kept
+    assert "Name three uses of a paperclip beyond holding paper." in kept
+    assert not any(overlaps(sorted(kept), questions))
+
+
+def test_overlap_threshold() -> None:
+    prompt = ["How can I improve my time management skills at work and at home?"]
+    assert overlaps(["Tips: how can I improve my time management skills at work today"], prompt) == [True]
+    assert overlaps(["How can I improve my cooking skills?"], prompt) == [False]  # common phrase only
+    short = ["What is a qubit?"]  # under eight words: contained whole
+    assert overlaps(["Please explain: what is a qubit, briefly"], short) == [True]
