@@ -316,6 +316,8 @@ def export(
     typer.echo(f"wrote {report.rows:,} rows ({sources or 'none'}) to {out}")
     if exclude is not None:
         typer.echo(f"excluded {report.excluded:,} rows sharing a {NGRAM}-word run with a prompt of {exclude}")
+        for instruction in report.excluded_examples:
+            typer.echo(f"  e.g. {instruction[:100]!r}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 import xxhash
 
@@ -26,13 +24,14 @@ def augmentation_id(segment_id: str, iteration: int, model: str, prompt_version:
     return xxhash.xxh3_128_hexdigest(f"{segment_id}|{iteration}|{model}|{prompt_version}".encode())
 
 
-def cut_input(texts: pl.Series, max_chars: int) -> tuple[list[str], list[bool]]:
-    """Segments longer than `max_chars` are cut at a word boundary before it, and flagged."""
-    truncated = (texts.str.len_chars() > max_chars).to_list()
-    cut = texts.str.slice(0, max_chars).str.replace(r"\s+\S*$", "")
-    return pl.select(
-        pl.when(pl.Series(truncated)).then(cut).otherwise(texts)
-    ).to_series().to_list(), truncated
+def cut_input(texts: pl.Series, max_chars: int) -> pl.DataFrame:
+    """`text`, cut at a word boundary before `max_chars` when longer, and `input_truncated`."""
+    text = pl.col("text")
+    too_long = text.str.len_chars() > max_chars
+    return pl.DataFrame({"text": texts}).select(
+        text=pl.when(too_long).then(text.str.slice(0, max_chars).str.replace(r"\s+\S*$", "")).otherwise(text),
+        input_truncated=too_long,
+    )
 
 
 def augment(
@@ -53,27 +52,25 @@ def augment(
         seeds = query(con, "SELECT * FROM seeds")
         prompt = build_backtranslate_prompt(seeds, n_examples=n_examples)
         params = {"iteration": iteration, "model": engine.model_id, "prompt_version": prompt.version}
-        pending = query(con, sql.load("inference/segments_to_augment"), params)
-        n_kept = query(con, "SELECT count(*) AS n FROM segments WHERE keep").item()
+        segments = query(con, sql.load("inference/segments_to_augment"), params)
         con.close()
+        pending = segments.filter(~pl.col("done")).drop("done")
         report = StageReport(
             stage="augment",
             model=engine.model_id,
             prompt_version=prompt.version,
-            already_done=n_kept - pending.height,
+            already_done=segments.height - pending.height,
         )
         if limit is not None:
             pending = pending.head(limit)
         params_json = sampling.to_json()
-        few_shot = list(prompt.seed_ids)
-        report.extra["few_shot_seed_ids"] = few_shot
 
         def compute(chunk: pl.DataFrame) -> pl.DataFrame:
-            texts, truncated = cut_input(chunk["text"], sampling.max_input_chars)
+            inputs = cut_input(chunk["text"], sampling.max_input_chars)
             ids = chunk["segment_id"].to_list()
             seeds_ = [row_seed(sampling.seed, f"{sid}|{iteration}") for sid in ids]
             outputs = engine.complete(
-                prompt.prefix, [prompt.suffix(t) for t in texts], sampling, seeds_, STOP
+                prompt.prefix, [prompt.suffix(t) for t in inputs["text"]], sampling, seeds_, STOP
             )
             cleaned = [clean_instruction(o.text, o.stopped, few_shot_instructions) for o in outputs]
             return pl.DataFrame(
@@ -95,14 +92,13 @@ def augment(
                     "prompt_tokens": [o.prompt_tokens for o in outputs],
                     "uncached_tokens": [o.uncached_tokens for o in outputs],
                     "completion_tokens": [o.completion_tokens for o in outputs],
-                    "input_truncated": truncated,
+                    "input_truncated": inputs["input_truncated"],
                 }
             )
 
         few_shot_instructions = frozenset(
-            seeds.filter(pl.col("seed_id").is_in(few_shot))["instruction"].str.strip_chars().to_list()
+            seeds.filter(pl.col("seed_id").is_in(list(prompt.seed_ids)))["instruction"].str.strip_chars()
         )
-        report.extra["params"] = json.loads(params_json)
         return run_batches(
             warehouse=warehouse,
             table="augmentations",

@@ -30,25 +30,19 @@ def default_sampling(mode: str) -> Sampling:
     return Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0 if mode == "direct" else 160)
 
 
-def _direct(engine: Engine, prefix: str, suffixes: list[str]) -> dict[str, list]:
+def _direct(engine: Engine, prefix: str, suffixes: list[str]) -> dict[str, pl.Series | list]:
     choices = engine.choose(prefix, suffixes, CANDIDATES)
-    columns: dict[str, list] = {k: [] for k in ("score", "expected_score", "probs", "parse_status", "status")}
-    for choice in choices:
-        if choice.probs is None:  # only a server's top-n list can miss every digit
-            columns["score"].append(None)
-            columns["expected_score"].append(None)
-            columns["probs"].append(None)
-            columns["parse_status"].append("no_match")
-            columns["status"].append("unscored")
-            continue
-        probs = list(choice.probs)
-        columns["score"].append(SCORES[max(range(len(probs)), key=probs.__getitem__)])
-        columns["expected_score"].append(sum(k * p for k, p in zip(SCORES, probs, strict=True)))
-        columns["probs"].append(probs)
-        columns["parse_status"].append("ok")
-        columns["status"].append("ok")
+    probs = pl.col("probs")
+    scored = probs.is_not_null()  # a server's top-n list can miss every digit: null probs, no score
+    frame = pl.DataFrame({"probs": [c.probs for c in choices]}, schema={"probs": pl.List(pl.Float64)}).select(
+        probs,
+        score=(probs.list.arg_max() + SCORES[0]).cast(pl.Int8),
+        expected_score=probs.list.eval(pl.element() * (pl.int_range(pl.len()) + SCORES[0])).list.sum(),
+        parse_status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("no_match")),
+        status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("unscored")),
+    )
     n = len(choices)
-    return columns | {
+    return {name: frame[name] for name in frame.columns} | {
         "reasoning": [None] * n,
         "raw_output": [None] * n,
         "prompt_tokens": [c.prompt_tokens for c in choices],
@@ -96,18 +90,14 @@ def curate(
             "prompt_version": prompt.version,
             "mode": mode,
         }
-        pending = query(con, sql.load("inference/pairs_to_score"), params)
-        n_pairs = query(
-            con,
-            "SELECT count(*) FROM augmentations WHERE iteration = $iteration AND status = 'ok'",
-            {"iteration": iteration},
-        ).item()
+        pairs = query(con, sql.load("inference/pairs_to_score"), params)
         con.close()
+        pending = pairs.filter(~pl.col("done")).drop("done")
         report = StageReport(
             stage=f"curate ({mode})",
             model=engine.model_id,
             prompt_version=prompt.version,
-            already_done=n_pairs - pending.height,
+            already_done=pairs.height - pending.height,
         )
         if limit is not None:
             pending = pending.head(limit)
@@ -118,8 +108,9 @@ def curate(
         )
 
         def compute(chunk: pl.DataFrame) -> pl.DataFrame:
-            texts, truncated = cut_input(chunk["text"], sampling.max_input_chars)
-            suffixes = [prompt.suffix(i, t) for i, t in zip(chunk["instruction"], texts, strict=True)]
+            inputs = cut_input(chunk["text"], sampling.max_input_chars)
+            pairs = zip(chunk["instruction"], inputs["text"], strict=True)
+            suffixes = [prompt.suffix(instruction, text) for instruction, text in pairs]
             if mode == "direct":
                 columns = _direct(engine, prompt.prefix, suffixes)
             else:
@@ -137,7 +128,7 @@ def curate(
                     "model_source": engine.model_source,
                     "prompt_version": prompt.version,
                     "params": params_json,
-                    "input_truncated": truncated,
+                    "input_truncated": inputs["input_truncated"],
                 },
                 schema_overrides={
                     "probs": pl.List(pl.Float64),

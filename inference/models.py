@@ -23,10 +23,6 @@ class ModelRef:
     server_url: str | None = None
     source: str = ""  # how the user named it: embedded:<package>, the path, or the URL
 
-    @property
-    def is_server(self) -> bool:
-        return self.server_url is not None
-
 
 def embedded_model_path() -> Path:
     """The default model's GGUF, assembled once from the installed package's chunks."""

@@ -20,7 +20,7 @@ import pytest
 from etl.pipeline import run_etl
 from etl.seeds.table import add_seeds
 from etl.settings import Settings
-from warehouse.exports import SYSTEM_AUGMENTED, SYSTEM_SEED, export_training, load_prompts, overlaps
+from warehouse.exports import export_training, load_prompts, overlaps
 from warehouse.schemas import AUGMENTATIONS, SCORES
 from warehouse.store import Warehouse
 from warehouse.views import QueryRefused, check_read_only, connect_views
@@ -209,6 +209,10 @@ def test_sql_command_prints_writes_and_refuses(warehouse, tmp_path: Path) -> Non
 
 
 # Exports for training ------------------------------------------------------------------------------------
+SYSTEM_SEED = "Answer in the style of an AI Assistant."  # the paper's tags
+SYSTEM_AUGMENTED = "Answer with knowledge from web search."
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -258,12 +262,23 @@ def test_evaluation_prompts_stay_out_of_training_files(warehouse, shared: Path, 
     kept = {r["messages"][1]["content"] for r in read_jsonl(tmp_path / "clean.jsonl")}
     assert questions[0] not in kept and edited not in kept
     assert "Name three uses of a paperclip beyond holding paper." in kept
-    assert not any(overlaps(sorted(kept), questions))
+    assert not overlaps(pl.Series(sorted(kept)), questions).any()
 
 
 def test_overlap_threshold() -> None:
     prompt = ["How can I improve my time management skills at work and at home?"]
-    assert overlaps(["Tips: how can I improve my time management skills at work today"], prompt) == [True]
-    assert overlaps(["How can I improve my cooking skills?"], prompt) == [False]  # common phrase only
+    texts = pl.Series(
+        [
+            "Tips: how can I improve my time management skills at work today",
+            "How can I improve my cooking skills?",  # a common phrase only
+            "",
+        ]
+    )
+    assert overlaps(texts, prompt).to_list() == [True, False, False]
     short = ["What is a qubit?"]  # under eight words: contained whole
-    assert overlaps(["Please explain: what is a qubit, briefly"], short) == [True]
+    assert overlaps(
+        pl.Series(["Please explain: what is a qubit, briefly", "Is a qubit what?"]), short
+    ).to_list() == [
+        True,
+        False,
+    ]

@@ -1,7 +1,8 @@
 """Training files from the warehouse: the seed set and a curated set, in chat or alpaca JSONL.
 
-Rows carry the paper's system prompts, which tell the model where an example came from: seed rows
-"Answer in the style of an AI Assistant.", augmented rows "Answer with knowledge from web search.".
+The rows and their JSON come from SQL (the `training_pairs` view, `sql/exports/*.sql`), with the
+paper's system prompts, which tell the model where an example came from: seed rows "Answer in the
+style of an AI Assistant.", augmented rows "Answer with knowledge from web search.".
 
 Decontamination: a row is dropped when its instruction shares a run of `NGRAM` words (lowercased,
 punctuation dropped) with an evaluation prompt, or contains the whole of a prompt shorter than that.
@@ -12,7 +13,6 @@ short enough that a lightly edited copy of a prompt still does.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +22,8 @@ import sql
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
-SYSTEM_SEED = "Answer in the style of an AI Assistant."
-SYSTEM_AUGMENTED = "Answer with knowledge from web search."
 FORMATS = ("chat", "alpaca")
 NGRAM = 8
-_WORD = re.compile(r"[a-z0-9]+")
 _PROMPT_FIELDS = ("instruction", "question", "prompt", "text")
 
 
@@ -39,12 +36,16 @@ class ExportReport:
     excluded_examples: list[str] = field(default_factory=list)
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def _words(texts: pl.Series) -> pl.Series:
+    """Each text as its list of lowercased words, punctuation dropped."""
+    return texts.str.to_lowercase().str.extract_all(r"[a-z0-9]+")
 
 
-def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+def _ngrams(words: pl.Series, n: int) -> pl.DataFrame:
+    """(row, gram): every run of n words of every row, as one string."""
+    exploded = pl.DataFrame({"word": words}).with_row_index("row").explode("word")
+    gram = pl.concat_str([pl.col("word").shift(-i).over("row") for i in range(n)], separator=" ")
+    return exploded.select("row", gram=gram).drop_nulls("gram")  # a run past a row's end is null
 
 
 def load_prompts(path: Path | str) -> list[str]:
@@ -67,41 +68,23 @@ def load_prompts(path: Path | str) -> list[str]:
     return prompts
 
 
-def overlaps(instructions: list[str], prompts: list[str], n: int = NGRAM) -> list[bool]:
+def overlaps(instructions: pl.Series, prompts: list[str], n: int = NGRAM) -> pl.Series:
     """For each instruction, whether it shares an n-word run with a prompt (or contains a short one)."""
-    long_grams: set[tuple[str, ...]] = set()
-    short_prompts: list[str] = []
-    for prompt in prompts:
-        words = _words(prompt)
-        if len(words) >= n:
-            long_grams |= _ngrams(words, n)
-        elif words:
-            short_prompts.append(" " + " ".join(words) + " ")
-    flags = []
-    for instruction in instructions:
-        words = _words(instruction)
-        joined = " " + " ".join(words) + " "
-        flags.append(bool(_ngrams(words, n) & long_grams) or any(p in joined for p in short_prompts))
-    return flags
-
-
-def _record(row: dict[str, str], fmt: str) -> dict[str, object]:
-    system = SYSTEM_SEED if row["source"] == "seed" else SYSTEM_AUGMENTED
-    metadata = {"origin": row["source"], **json.loads(row["metadata"])}
-    if fmt == "chat":
-        messages = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": row["instruction"]},
-            {"role": "assistant", "content": row["output"]},
-        ]
-        return {"messages": messages, "metadata": metadata}
-    return {
-        "instruction": row["instruction"],
-        "input": "",
-        "output": row["output"],
-        "system": system,
-        "metadata": metadata,
-    }
+    prompt_words = _words(pl.Series(prompts, dtype=pl.String))
+    long = prompt_words.list.len() >= n
+    prompt_grams = _ngrams(prompt_words.filter(long), n).select("gram").unique()
+    hits = _ngrams(_words(instructions), n).join(prompt_grams, on="gram", how="semi").select("row").unique()
+    shared_run = (
+        pl.DataFrame({"row": pl.int_range(len(instructions), eager=True, dtype=pl.UInt32)})
+        .join(hits.with_columns(hit=pl.lit(True)), on="row", how="left")["hit"]
+        .fill_null(False)
+    )
+    short = prompt_words.filter(~long & (prompt_words.list.len() > 0))
+    padded = lambda words: " " + words.list.join(" ") + " "  # noqa: E731 - whole words only
+    if short.is_empty():
+        return shared_run.alias("overlaps")
+    contains_short = padded(_words(instructions)).str.contains_any(padded(short).to_list())
+    return (shared_run | contains_short.fill_null(False)).alias("overlaps")
 
 
 def export_training(
@@ -117,24 +100,25 @@ def export_training(
     """Write the seed set and A_k of `iteration` (k = `min_score`) as JSONL to `out`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    params = {"iteration": iteration, "k": float(min_score), "mode": mode}
+    report = ExportReport(path=out)
     con = connect_views(warehouse)
     try:
-        params = {"iteration": iteration, "k": float(min_score), "mode": mode}
-        rows = pl.from_arrow(con.sql(sql.load("exports/training_pairs"), params=params).to_arrow_table())
+        pairs = pl.from_arrow(con.sql(sql.load("exports/training_rows"), params=params).to_arrow_table())
+        excluded: list[str] = []
+        if exclude is not None:
+            hit = overlaps(pairs["instruction"], load_prompts(exclude))
+            excluded = pairs.filter(hit)["row_id"].to_list()
+            report.excluded = len(excluded)
+            report.excluded_examples = pairs.filter(hit)["instruction"].head(5).to_list()
+            pairs = pairs.filter(~hit)
+        lines = con.sql(sql.load(f"exports/{fmt}"), params=params | {"excluded": excluded}).to_arrow_table()
     finally:
         con.close()
-    report = ExportReport(path=out)
-    if exclude is not None:
-        hit = pl.Series(overlaps(rows["instruction"].to_list(), load_prompts(exclude)), dtype=pl.Boolean)
-        report.excluded = int(hit.sum())
-        report.excluded_examples = rows.filter(hit)["instruction"].head(5).to_list()
-        rows = rows.filter(~hit)
-    report.rows = rows.height
-    report.by_source = dict(rows.group_by("source").len().sort("source").iter_rows())
+    report.rows = pairs.height
+    report.by_source = dict(pairs.group_by("origin").len().sort("origin").iter_rows())
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:  # metadata differs by source: one JSON object a row
-        for row in rows.iter_rows(named=True):
-            handle.write(json.dumps(_record(row, fmt), ensure_ascii=False) + "\n")
+    tmp.write_text("".join(f"{line}\n" for line in lines["line"].to_pylist()), encoding="utf-8")
     tmp.replace(out)
     return report

@@ -142,9 +142,6 @@ class Warehouse:
         write_parquet_atomic(table, path)
         return path
 
-    def parts(self, name: str) -> list[Path]:
-        return sorted(self.table_dir(name).glob("part-*.parquet"))
-
     def remove_unfinished_writes(self, name: str) -> int:
         """Temporary files a killed run left behind in a table's folder; readers never see them."""
         leftovers = list(self.table_dir(name).glob(".*.tmp-*"))

@@ -1,13 +1,14 @@
--- Kept segments that have no augmentation yet for this iteration, model and prompt version.
+-- Every kept segment, and whether it already has an augmentation for this iteration, model and prompt
+-- version (`done`; its text is left out, as the stage only needs the count of those).
 -- Parameters: $iteration, $model, $prompt_version.
-SELECT s.segment_id, s.text
+SELECT
+    s.segment_id,
+    CASE WHEN a.segment_id IS NULL THEN s.text END AS text,
+    a.segment_id IS NOT NULL AS done
 FROM segments AS s
+LEFT JOIN (
+    SELECT DISTINCT segment_id FROM augmentations
+    WHERE iteration = $iteration AND model = $model AND prompt_version = $prompt_version
+) AS a USING (segment_id)
 WHERE s.keep
-  AND NOT EXISTS (
-      SELECT 1 FROM augmentations AS a
-      WHERE a.segment_id = s.segment_id
-        AND a.iteration = $iteration
-        AND a.model = $model
-        AND a.prompt_version = $prompt_version
-  )
 ORDER BY s.segment_id

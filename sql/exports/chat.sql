@@ -1,0 +1,13 @@
+-- The training set as chat JSONL lines: system, user and assistant messages, then the provenance.
+-- Parameters: $iteration, $k, $mode, $excluded (row ids dropped by decontamination).
+SELECT json_object(
+    'messages', json_array(
+        json_object('role', 'system', 'content', system),
+        json_object('role', 'user', 'content', instruction),
+        json_object('role', 'assistant', 'content', output)
+    ),
+    'metadata', metadata
+)::VARCHAR AS line
+FROM training_pairs($iteration, $k, $mode)
+WHERE NOT list_contains($excluded::VARCHAR[], row_id)
+ORDER BY origin DESC, row_id
