@@ -14,9 +14,11 @@ SERVER ?=
 MODE ?= direct
 SEEDS ?=
 PORT ?= 8080
+K ?= 4
+FORMAT ?= chat
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
 
-.PHONY: install etl seeds augment curate serve sql export test lint bench clean
+.PHONY: install etl seeds augment curate report serve sql export test lint bench clean
 
 install: $(STAMP)
 
@@ -29,10 +31,11 @@ $(STAMP): pyproject.toml
 $(SAMPLE_WARC): $(STAMP) etl/sample_corpus/build_warc.py $(wildcard etl/sample_corpus/pages/*.html)
 	$(BIN)/python etl/sample_corpus/build_warc.py --out $@
 
-# The whole pipeline: extract and filter segments, load the seeds, write instructions, score the pairs.
+# The whole pipeline: extract and filter segments, load the seeds, write instructions, score the pairs,
+# and end with the report's location.
 etl: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ETL_ARGS)
-	$(MAKE) --no-print-directory seeds augment curate
+	$(MAKE) --no-print-directory seeds augment curate report
 
 # SEEDS: seed JSONL files; none means the embedded seed set.
 seeds: $(STAMP)
@@ -44,6 +47,11 @@ augment: $(STAMP)
 curate: $(STAMP)
 	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS)
 
+# The HTML report (funnel, scores, lengths, leading verbs, samples): <warehouse>/report.html
+report: $(STAMP)
+	$(BIN)/humpback report --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT)) --min-score $(K) \
+		$(if $(filter-out direct,$(MODE)),--mode $(MODE))
+
 # A llama.cpp server on loopback for the configured model; use it with SERVER=http://127.0.0.1:$(PORT).
 serve: $(STAMP)
 	$(BIN)/python -m llama_cpp.server --host 127.0.0.1 --port $(PORT) --n_ctx 4096 \
@@ -54,13 +62,19 @@ sql: $(STAMP)
 	$(BIN)/humpback sql "$(Q)" --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT))
 
 # The seed set and A_k as training JSONL: make export OUT=train.jsonl [K=4.5] [FORMAT=alpaca] [EXCLUDE=eval.jsonl]
-K ?= 4
-FORMAT ?= chat
 export: $(STAMP)
 	$(BIN)/humpback export --warehouse $(WAREHOUSE) --out $(OUT) --min-score $(K) --format $(FORMAT) \
 		$(if $(EXCLUDE),--exclude $(EXCLUDE))
 
-test: $(STAMP) $(SAMPLE_WARC)
+# The report test renders the page in a real headless browser: Debian's Chromium, driven by Playwright.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: $(STAMP) $(SAMPLE_WARC) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -320,5 +320,32 @@ def export(
             typer.echo(f"  e.g. {instruction[:100]!r}")
 
 
+@app.command()
+def report(
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    out: Annotated[
+        Path | None, typer.Option(help="The HTML file to write; default <warehouse>/report.html.")
+    ] = None,
+    iteration: Annotated[
+        int | None, typer.Option(help="The iteration to report on; default the newest scored one.")
+    ] = None,
+    min_score: Annotated[float, typer.Option(help="k of the curated set A_k shown.")] = 4.0,
+    mode: Annotated[
+        str | None, typer.Option(help="Whose scores: direct or reasoned; default the most-scored mode.")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: funnel, scores, lengths, leading verbs and sample rows."""
+    from warehouse.report import build_report
+
+    try:
+        result = build_report(warehouse, out, iteration=iteration, k=min_score, mode=mode)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from exc
+    scope = f"iteration {result.iteration}, {result.mode} scores, A_{result.k:g}"
+    typer.echo(f"report ({scope}; {len(result.charts)} charts): {result.path.resolve().as_uri()}")
+    for name, why in result.missing.items():
+        typer.echo(f"  no {name.replace('_', ' ')} chart: {why}")
+
+
 if __name__ == "__main__":
     app()

@@ -29,3 +29,12 @@ def sample_warc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "sample.warc.gz"
     build(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def scored_warehouse(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The ETL's tables on the embedded sample, the embedded seeds and chosen scores in two iterations
+    (see tests/scored_warehouse.py): (Warehouse, the ETL's report)."""
+    from tests.scored_warehouse import build_scored_warehouse
+
+    return build_scored_warehouse(sample_warc, tmp_path_factory.mktemp("scored") / "wh")

@@ -14,80 +14,18 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
-from etl.pipeline import run_etl
 from etl.seeds.table import add_seeds
-from etl.settings import Settings
+from tests.scored_warehouse import ITERATION_0, ITERATION_1
 from warehouse.exports import export_training, load_prompts, overlaps
-from warehouse.schemas import AUGMENTATIONS, SCORES
 from warehouse.store import Warehouse
 from warehouse.views import QueryRefused, check_read_only, connect_views
 
-# (score, expected score) of the first five kept segments in iterations 0 and 1
-ITERATION_0 = [(5, 4.8), (4, 4.6), (4, 3.9), (2, 2.2), (1, 1.1)]
-ITERATION_1 = [(5, 4.9), (3, 3.2), (4, 4.1), (4, 4.0), (1, 1.3)]
-
-
-def _provenance(batch: str) -> dict[str, object]:
-    return {
-        "model": "m",
-        "model_source": "test",
-        "prompt_version": "p",
-        "params": "{}",
-        "input_truncated": False,
-        "batch_id": batch,
-        "created_at": 0,
-    }
-
 
 @pytest.fixture(scope="module")
-def warehouse(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, object]:
-    root = tmp_path_factory.mktemp("views") / "wh"
-    report = run_etl([sample_warc], root, Settings(), workers=2, show_progress=False)
-    store = Warehouse(root)
-    add_seeds(store)
-    con = connect_views(store)
-    kept = con.sql("SELECT segment_id FROM segments WHERE keep ORDER BY segment_id LIMIT 6").fetchall()
-    con.close()
-    augmentations, scores = [], []
-    for iteration, values in ((0, ITERATION_0), (1, ITERATION_1)):
-        for (segment_id,), (score, expected) in zip(kept, values, strict=False):
-            aid = f"a{iteration}-{segment_id}"
-            augmentations.append(
-                {
-                    "augmentation_id": aid,
-                    "segment_id": segment_id,
-                    "iteration": iteration,
-                    "backward_model": "few_shot_base",
-                    "instruction": f"Explain part {segment_id[:4]} of the page, please.",
-                    "status": "ok",
-                    "sampling_seed": 0,
-                    **_provenance("a"),
-                }
-            )
-            scores.append(
-                {
-                    "score_id": f"s{iteration}-{segment_id}",
-                    "augmentation_id": aid,
-                    "segment_id": segment_id,
-                    "iteration": iteration,
-                    "mode": "direct",
-                    "score": score,
-                    "expected_score": expected,
-                    "probs": [0.2] * 5,
-                    "parse_status": "ok",
-                    "status": "ok",
-                    **_provenance("s"),
-                }
-            )
-    # a sixth augmentation whose instruction failed cleaning: no score, in no curated set
-    failed = {"augmentation_id": "bad", "segment_id": kept[5][0], "status": "empty", "instruction": None}
-    augmentations.append(augmentations[0] | failed)
-    store.append_part("augmentations", pa.Table.from_pylist(augmentations, schema=AUGMENTATIONS), "t")
-    store.append_part("scores", pa.Table.from_pylist(scores, schema=SCORES), "t")
-    return store, report
+def warehouse(scored_warehouse):
+    return scored_warehouse
 
 
 def rows(store: Warehouse, query: str) -> pl.DataFrame:
@@ -163,6 +101,58 @@ def test_funnel_view_is_the_etl_summary(warehouse) -> None:
     store, report = warehouse
     funnel = rows(store, "SELECT stage, n FROM funnel ORDER BY step")
     assert list(funnel.iter_rows()) == list(report.final.funnel)
+
+
+def test_pairs_lengths_and_leading_verbs_of_seed_augmented_and_curated(warehouse) -> None:
+    store, _ = warehouse
+    n_seeds = rows(store, "SELECT count(*) AS n FROM seeds").item()
+    counts = dict(rows(store, "SELECT data, count(*) FROM pairs(1, 4, 'direct') GROUP BY data").iter_rows())
+    assert counts == {"seed": n_seeds, "augmented": 5, "curated": sum(s >= 4 for s, _ in ITERATION_1)}
+
+    histogram = rows(store, "SELECT * FROM length_histogram(1, 4, 'direct')")
+    totals = histogram.group_by("data", "field").agg(pl.col("n").sum(), pl.col("share").sum())
+    assert all(n == counts[data] for data, n in totals.select("data", "n").iter_rows())
+    assert all(abs(share - 1) < 1e-9 for share in totals["share"])
+    words = rows(store, "SELECT data, output_words FROM pairs(1, 4, 'direct')")
+    binned = words.join(histogram.filter(pl.col("field") == "output"), on="data").filter(
+        (pl.col("output_words") >= pl.col("words_from")) & (pl.col("output_words") < pl.col("words_to"))
+    )
+    assert binned.height == words.height, "every length falls in exactly one bin"
+
+    verbs = rows(store, "SELECT * FROM leading_verbs(1, 4, 'direct') WHERE data = 'augmented'")
+    assert verbs.row(0, named=True) | {"share": 1.0} == {"data": "augmented", "verb": "explain", "n": 5,
+                                                         "share": 1.0, "rank": 1}  # fmt: skip
+
+
+def test_leading_verbs_skip_courtesy_openings(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    instructions = [
+        "Please write a poem.",
+        "Can you please explain tides?",
+        "I want you to list three cities.",
+        "Could you write a haiku?",
+        "What is rain?",
+        "  Write a limerick.",
+    ]
+    seeds.write_text(
+        "".join(json.dumps({"instruction": i, "output": "An answer."}) + "\n" for i in instructions)
+    )
+    store = Warehouse(tmp_path / "wh")
+    add_seeds(store, [seeds])
+    verbs = rows(store, "SELECT verb, n FROM leading_verbs(0, 4, 'direct') ORDER BY rank")
+    assert dict(verbs.iter_rows()) == {"write": 3, "explain": 1, "list": 1, "what": 1}
+
+
+def test_score_samples_and_expected_score_bins(warehouse) -> None:
+    store, _ = warehouse
+    samples = rows(store, "SELECT * FROM score_samples(0, 4.5, 'direct', 1)")
+    assert sorted(samples["score"].to_list()) == sorted({s for s, _ in ITERATION_0})  # one per score
+    assert (samples["curated"] == (samples["expected_score"] >= 4.5)).all()
+
+    bins = rows(store, "SELECT * FROM expected_score_histogram WHERE iteration = 0")
+    expected = (pl.Series([e for _, e in ITERATION_0]) * 4).floor() / 4  # quarter-point bins
+    assert dict(bins.select("bin_from", "n").iter_rows()) == dict(expected.value_counts().iter_rows())
+    assert abs(bins["share"].sum() - 1) < 1e-9
 
 
 def test_only_select_statements_run() -> None:

@@ -1,8 +1,9 @@
 """The warehouse as SQL: a DuckDB connection with the tables and every view of `sql/views/` registered.
 
-`sql/views/` is layered like a dbt project: `staging/` views over the raw Parquet tables, then `marts/`
-built only on staging views and other marts. A file holding one SELECT becomes a view named after the
-file; a file that starts with CREATE (a table macro such as `curated(iteration, k)`) runs as written.
+`sql/views/` is layered like a dbt project: `functions/` (scalar macros such as `meets_threshold`),
+`staging/` views over the raw Parquet tables, then `marts/` built only on staging views and other
+marts. A file holding one SELECT becomes a view named after the file; a file that starts with CREATE
+(a table macro such as `curated(iteration, k)`) runs as written.
 
     from warehouse.views import connect_views
     con = connect_views("warehouse-data")
@@ -20,7 +21,7 @@ import duckdb
 from warehouse.connect import connect
 from warehouse.store import Warehouse
 
-LAYERS = ("staging", "marts")
+LAYERS = ("functions", "staging", "marts")
 _COMMENT = re.compile(r"^\s*(--[^\n]*\n\s*)*", re.MULTILINE)
 
 

@@ -9,7 +9,7 @@ WITH scored AS (
         instruction,
         score,
         expected_score,
-        CASE WHEN k = floor(k) THEN score >= k ELSE expected_score >= k END AS curated
+        meets_threshold(score, expected_score, k) AS curated
     FROM candidates
     WHERE iteration IN (t, t + 1)
 ),
