@@ -83,6 +83,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_vs_datatrove.py
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
+	$(BIN)/python benchmarks/views_vs_polars.py
 
 clean:
 	rm -rf $(WAREHOUSE) $(SAMPLE_WARC)

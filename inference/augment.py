@@ -6,6 +6,7 @@ import polars as pl
 import xxhash
 
 import sql
+from etl.filters.quality import WORD
 from inference.engines.base import Engine
 from inference.prompts.backtranslate import (
     FEW_SHOT_KIND,
@@ -94,6 +95,8 @@ def augment(
                     "completion_tokens": [o.completion_tokens for o in outputs],
                     "input_truncated": inputs["input_truncated"],
                 }
+            ).with_columns(
+                instruction_words=pl.col("instruction").cast(pl.String).str.count_matches(WORD).cast(pl.Int32)
             )
 
         few_shot_instructions = frozenset(

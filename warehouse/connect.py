@@ -1,7 +1,7 @@
 """A DuckDB connection with every warehouse table registered as a view of its Parquet files.
 
 A table with no files yet is an empty view of the right schema, so queries over it return no rows
-instead of failing.
+instead of failing; a column missing from every file (written before the column was added) reads as null.
 """
 
 from __future__ import annotations
@@ -20,12 +20,17 @@ def connect(warehouse: Warehouse | Path | str, threads: int | None = 1) -> duckd
     warehouse = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     con = duckdb.connect(config={"threads": threads} if threads else {})
     for name, schema in TABLES.items():
-        if warehouse.has_table(name):
-            glob = warehouse.table_glob(name).replace("'", "''")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
-        else:
-            con.register(f"_empty_{name}", schema.empty_table())
+        con.register(f"_empty_{name}", schema.empty_table())
+        if not warehouse.has_table(name):
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
+            continue
+        glob = warehouse.table_glob(name).replace("'", "''")
+        files = f"SELECT * FROM read_parquet('{glob}', union_by_name = true)"
+        present = {row[0] for row in con.sql(f"DESCRIBE {files}").fetchall()}
+        if set(schema.names) <= present:
+            con.execute(f"CREATE VIEW {name} AS {files}")
+        else:  # files written before a column was added: the column reads as null
+            con.execute(f"CREATE VIEW {name} AS {files} UNION ALL BY NAME SELECT * FROM _empty_{name}")
     return con
 
 

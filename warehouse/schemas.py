@@ -120,6 +120,7 @@ AUGMENTATIONS = pa.schema(
         pa.field("iteration", pa.int32(), nullable=False),  # 0 until a fine-tuned model exists
         pa.field("backward_model", pa.string(), nullable=False),  # few_shot_base | fine_tuned
         pa.field("instruction", pa.string()),  # the cleaned instruction; null unless status is ok
+        pa.field("instruction_words", pa.int32()),  # its words, counted as segments' n_words
         pa.field(
             "status", pa.string(), nullable=False
         ),  # ok | empty | too_short | too_long | no_stop | copied_example

@@ -63,6 +63,7 @@ def connect_views(warehouse: Warehouse | Path | str, *, sandbox: bool = True) ->
     files and write none, and the setting is locked so a query cannot lift it."""
     warehouse = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     con = connect(warehouse, threads=None)
+    con.execute("SET parquet_metadata_cache = true")  # a session's queries read the footers once
     _register(con)
     if sandbox:
         root = str(warehouse.root.resolve()).replace("'", "''")

@@ -14,7 +14,7 @@ from etl.settings import QualitySettings
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
 # Every rule is a count of regex matches over the whole text (one pass, no per-word lists); the
 # line rules use multiline mode, and each pattern matches a line at most once.
-_WORD = r"\S+"
+WORD = r"\S+"  # a word: a run of non-space characters; every word count uses it
 _ALPHA_WORD = r"\S*\p{L}\S*"
 _STOP_WORD = r"(?i)\b(?:" + "|".join(STOP_WORDS) + r")\b"
 _LINE = r"(?m)^[^\S\n]*\S[^\n]*"
@@ -39,7 +39,7 @@ def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
     header_letters = pl.col("header").str.count_matches(r"\p{L}")
     frame = segments.with_columns(
         n_chars=text.str.len_chars().cast(pl.Int32),
-        n_words=text.str.count_matches(_WORD).cast(pl.Int32),
+        n_words=text.str.count_matches(WORD).cast(pl.Int32),
         n_lines=text.str.count_matches(_LINE).cast(pl.Int32),
     )
     n_words, n_lines = pl.col("n_words"), pl.col("n_lines")

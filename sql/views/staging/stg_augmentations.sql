@@ -1,3 +1,2 @@
--- Staging: augmentations, with the instruction's length in words.
-SELECT *, word_count(instruction) AS instruction_words
-FROM augmentations
+-- Staging: the raw `augmentations` Parquet table as it is (instruction_words is written with each row).
+SELECT * FROM augmentations
