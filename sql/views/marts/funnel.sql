@@ -1,24 +1,46 @@
 -- The ETL funnel over the public tables: records in, out and dropped at each stage, in stage order
--- (a segment counts at the first stage that drops it).
-WITH segment_stage AS (
+-- (a segment counts at the first stage that drops it). One pass over each table.
+WITH docs AS (
+    SELECT count(*) AS documents, count(*) FILTER (WHERE status = 'no_text') AS no_text FROM stg_documents
+),
+rejected AS (
     SELECT
-        CASE
-            WHEN len(list_filter(reasons, lambda r: r LIKE 'lang:%' OR r = 'low_lang_score')) > 0 THEN 'language'
-            WHEN len(list_filter(reasons, lambda r: r <> 'duplicate')) > 0 THEN 'quality'
-            WHEN is_duplicate THEN 'dedup'
-            ELSE 'kept'
-        END AS stage
+        count(*) AS records,
+        count(*) FILTER (WHERE stage = 'read') AS read,
+        count(*) FILTER (WHERE stage = 'decode') AS decode,
+        count(*) FILTER (WHERE stage = 'extract') AS extract
+    FROM stg_rejects
+),
+flagged AS (
+    SELECT
+        len(list_filter(reasons, lambda r: r LIKE 'lang:%' OR r = 'low_lang_score')) > 0 AS language,
+        len(list_filter(reasons, lambda r: r <> 'duplicate')) > 0 AS quality,
+        is_duplicate
     FROM stg_segments
+),
+segs AS (
+    SELECT
+        count(*) AS segments,
+        count(*) FILTER (WHERE language) AS language,
+        count(*) FILTER (WHERE NOT language AND quality) AS quality,
+        count(*) FILTER (WHERE NOT language AND NOT quality AND is_duplicate) AS dedup,
+        count(*) FILTER (WHERE NOT language AND NOT quality AND NOT is_duplicate) AS kept
+    FROM flagged
 )
-SELECT 1 AS step, 'records read' AS stage, (SELECT count(*) FROM stg_documents) + (SELECT count(*) FROM stg_rejects) AS n
-UNION ALL SELECT 2, 'rejected: read', count(*) FROM stg_rejects WHERE stage = 'read'
-UNION ALL SELECT 3, 'rejected: decode', count(*) FROM stg_rejects WHERE stage = 'decode'
-UNION ALL SELECT 4, 'rejected: extract', count(*) FROM stg_rejects WHERE stage = 'extract'
-UNION ALL SELECT 5, 'documents', count(*) FROM stg_documents
-UNION ALL SELECT 6, 'documents without main text', count(*) FROM stg_documents WHERE status = 'no_text'
-UNION ALL SELECT 7, 'segments', count(*) FROM stg_segments
-UNION ALL SELECT 8, 'dropped: language', count(*) FROM segment_stage WHERE stage = 'language'
-UNION ALL SELECT 9, 'dropped: quality', count(*) FROM segment_stage WHERE stage = 'quality'
-UNION ALL SELECT 10, 'dropped: duplicate', count(*) FROM segment_stage WHERE stage = 'dedup'
-UNION ALL SELECT 11, 'segments kept', count(*) FROM segment_stage WHERE stage = 'kept'
-ORDER BY step
+SELECT unnest(
+    [
+        {'step': 1, 'stage': 'records read', 'n': documents + records},
+        {'step': 2, 'stage': 'rejected: read', 'n': read},
+        {'step': 3, 'stage': 'rejected: decode', 'n': decode},
+        {'step': 4, 'stage': 'rejected: extract', 'n': extract},
+        {'step': 5, 'stage': 'documents', 'n': documents},
+        {'step': 6, 'stage': 'documents without main text', 'n': no_text},
+        {'step': 7, 'stage': 'segments', 'n': segments},
+        {'step': 8, 'stage': 'dropped: language', 'n': language},
+        {'step': 9, 'stage': 'dropped: quality', 'n': quality},
+        {'step': 10, 'stage': 'dropped: duplicate', 'n': dedup},
+        {'step': 11, 'stage': 'segments kept', 'n': kept}
+    ],
+    recursive := true
+)
+FROM docs, rejected, segs
