@@ -42,9 +42,13 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def write_json_atomic(data: dict[str, Any], path: Path) -> None:
+def write_text_atomic(text: str, path: Path) -> None:
     with _atomic(path) as tmp:
-        tmp.write_text(json.dumps(data, sort_keys=True))
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(data: dict[str, Any], path: Path) -> None:
+    write_text_atomic(json.dumps(data, sort_keys=True), path)
 
 
 class WarehouseBusy(RuntimeError):

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 import sql
 from warehouse.connect import query
 from warehouse.report import charts
-from warehouse.store import Warehouse
+from warehouse.store import Warehouse, write_text_atomic
 from warehouse.views import connect_views
 
 TOP_REASONS = 12
@@ -47,12 +47,6 @@ def _scope(con, iteration: int | None, mode: str | None) -> tuple[int, str]:
         modes = scored.filter(pl.col("iteration") == iteration)["mode"]
         mode = modes[0] if len(modes) else "direct"
     return iteration, mode
-
-
-def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
-    if not text:
-        return ""
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def build_report(
@@ -106,23 +100,21 @@ def build_report(
     images: dict[str, str] = {}
     for name, (draw, why_missing) in drawers.items():
         frame = frames[name]
-        if name == "funnel" and overview["documents"] + overview["rejects"] == 0:
-            frame = frame.clear()
         if frame.is_empty():
             result.missing[name] = why_missing
             continue
         images[name] = draw(frame)
         result.charts.append(name)
 
+    output = pl.col("output")
+    excerpt = (  # cut long outputs at the last word boundary before the limit
+        pl.when(output.str.len_chars() > EXCERPT_CHARS)
+        .then(output.str.slice(0, EXCERPT_CHARS).str.replace(r"\s+\S*$", "") + " …")
+        .otherwise(output)
+    )
     by_score = [
-        {
-            "score": score,
-            "rows": [
-                row | {"output": _excerpt(row["output"])}
-                for row in samples.filter(pl.col("score").eq_missing(score)).iter_rows(named=True)
-            ],
-        }
-        for score in samples["score"].unique(maintain_order=True).to_list()
+        {"score": group["score"][0], "rows": group.to_dicts()}
+        for group in samples.with_columns(output=excerpt).partition_by("score", maintain_order=True)
     ]
     environment = Environment(
         loader=PackageLoader("warehouse.report", "templates"), autoescape=select_autoescape(["html", "j2"])
@@ -135,7 +127,6 @@ def build_report(
         mode=mode,
         k=k,
         overview=overview,
-        funnel=frames["funnel"].to_dicts(),
         images=images,
         missing=result.missing,
         statistics=statistics.to_dicts(),
@@ -143,8 +134,5 @@ def build_report(
         samples_per_score=SAMPLES_PER_SCORE,
         models=models.to_dicts(),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + ".tmp")
-    temporary.write_text(page, encoding="utf-8")
-    temporary.replace(out)  # a reader never sees half a page
+    write_text_atomic(page, out)  # a reader never sees half a page
     return result

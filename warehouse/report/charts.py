@@ -166,7 +166,8 @@ def leading_verbs(frame: pl.DataFrame) -> str:
         axes.set_yticks(y, rows["verb"].to_list())
         axes.invert_yaxis()
         axes.set_xlabel("% of instructions")
-        axes.set_title(f"{data} (n={int(rows['n'].sum() / rows['share'].sum()):,})")
+        total = round(rows["n"].sum() / rows["share"].sum())  # every instruction, not just the top words
+        axes.set_title(f"{data} (n={total:,})")
     title = "Leading words: the verb of an imperative, or the question word"
     figure.suptitle(title, fontweight="bold", fontsize=10)
     return to_data_uri(figure)
