@@ -17,10 +17,24 @@ PORT ?= 8080
 K ?= 4
 FORMAT ?= chat
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
+# Training (the separate package in training/): PRESET tiny | cpu | paper; ITERATE_ARGS for the rest.
+TRAIN_STAMP := $(VENV)/.installed-training
+TORCH ?= torch==2.13.0
+ITERATIONS ?= 2
+PRESET ?= tiny
+ITERATE_ARGS ?=
 
-.PHONY: install etl seeds augment curate report serve sql export test lint bench clean
+.PHONY: install install-training etl seeds augment curate iterate report serve sql export test lint bench bench-training clean
 
 install: $(STAMP)
+
+# PyTorch first, so that the training package finds it; a GPU user sets TORCH to the CUDA build.
+install-training: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP) training/pyproject.toml
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e training
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +60,11 @@ augment: $(STAMP)
 
 curate: $(STAMP)
 	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS)
+
+# The Humpback loop on the warehouse: train M_yx and augment, train M0 and curate, train M1 and rescore.
+iterate: $(TRAIN_STAMP)
+	$(BIN)/humpback iterate --warehouse $(WAREHOUSE) --iterations $(ITERATIONS) --preset $(PRESET) \
+		--min-score $(K) --mode $(MODE) $(ITERATE_ARGS)
 
 # The HTML report (funnel, scores, lengths, leading verbs, samples): <warehouse>/report.html
 report: $(STAMP)
@@ -74,7 +93,7 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
-test: $(STAMP) $(SAMPLE_WARC) $(CHROMIUM)
+test: $(STAMP) $(TRAIN_STAMP) $(SAMPLE_WARC) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -84,6 +103,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_vs_datatrove.py
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
 	$(BIN)/python benchmarks/views_vs_polars.py
+
+bench-training: $(TRAIN_STAMP)
+	$(BIN)/python benchmarks/training_lora_vs_full.py
 
 clean:
 	rm -rf $(WAREHOUSE) $(SAMPLE_WARC)

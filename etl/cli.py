@@ -84,6 +84,13 @@ ParallelOption = Annotated[
 ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for llama.cpp; default: all cores.")]
 LimitOption = Annotated[int | None, typer.Option(help="Process at most this many pending rows.")]
 IterationOption = Annotated[int, typer.Option(help="The iteration the rows belong to.")]
+PromptFormatOption = Annotated[
+    str,
+    typer.Option(
+        help="few-shot: a base model shown seed examples; chat: a model fine-tuned by humpback_train; "
+        "auto: chat when the warehouse's models table registers the model."
+    ),
+]
 ProgressOption = Annotated[bool, typer.Option(help="Show the progress bar.")]
 BatchRowsOption = Annotated[int, typer.Option(help="Rows per committed batch (one Parquet file each).")]
 
@@ -168,6 +175,7 @@ def augment(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (the paper: 0.9).")] = 0.9,
     max_new_tokens: Annotated[int, typer.Option(help="Token limit of one instruction.")] = 64,
     examples: Annotated[int, typer.Option(help="Seed pairs shown in the few-shot prompt.")] = 3,
+    prompt_format: PromptFormatOption = "auto",
     parallel: ParallelOption = 8,
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
@@ -175,18 +183,21 @@ def augment(
 ) -> None:
     """Self-augmentation: write an instruction for every kept segment (the backward model)."""
     from inference.augment import augment as run_augment
+    from inference.formats import resolve_prompt_format
     from inference.sampling import Sampling
 
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
+    store = _warehouse(warehouse)
     _run_model_stage(
         model,
         server,
         parallel,
         threads,
         lambda engine: run_augment(
-            _warehouse(warehouse),
+            store,
             engine,
             iteration=iteration,
+            prompt_format=resolve_prompt_format(prompt_format, store, engine.model_id),
             sampling=sampling,
             n_examples=examples,
             limit=limit,
@@ -206,6 +217,13 @@ def curate(
     server: ServerOption = None,
     limit: LimitOption = None,
     iteration: IterationOption = 0,
+    augment_iteration: Annotated[
+        int | None, typer.Option(help="Rate the instructions of this iteration; default --iteration.")
+    ] = None,
+    prompt_format: PromptFormatOption = "auto",
+    system: Annotated[
+        str, typer.Option(help="Chat format only: the system prompt, seed | web | combined | none.")
+    ] = "seed",
     parallel: ParallelOption = 8,
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
@@ -213,20 +231,25 @@ def curate(
 ) -> None:
     """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
     from inference.curate import curate as run_curate
+    from inference.formats import resolve_prompt_format
     from inference.prompts.rating import MODES
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    store = _warehouse(warehouse)
     _run_model_stage(
         model,
         server,
         parallel,
         threads,
         lambda engine: run_curate(
-            _warehouse(warehouse),
+            store,
             engine,
             mode=mode,
             iteration=iteration,
+            augment_iteration=augment_iteration,
+            prompt_format=resolve_prompt_format(prompt_format, store, engine.model_id),
+            system=system,
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
@@ -349,3 +372,107 @@ def report(
 
 if __name__ == "__main__":
     app()
+
+
+def _training():
+    try:
+        import humpback_train.iterate
+        import humpback_train.settings
+        import humpback_train.summary
+        import humpback_train.train
+    except ImportError as exc:
+        typer.echo(
+            f"error: the training package is not installed ({exc.name}): run `make iterate`, or "
+            "`pip install torch==2.13.0 -e training` (README: Training)",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    return humpback_train
+
+
+PresetOption = Annotated[str, typer.Option(help="Training settings: tiny | cpu | paper (README: Training).")]
+BaseOption = Annotated[
+    str | None,
+    typer.Option(help="Base model: a GGUF file or a Hugging Face model folder; default the embedded."),
+]
+MaxStepsOption = Annotated[int | None, typer.Option(help="Optimiser steps; overrides the preset's epochs.")]
+MethodOption = Annotated[str | None, typer.Option(help="lora | full; default the preset's.")]
+
+
+@app.command()
+def train(
+    role: Annotated[str, typer.Option(help="backward: p(instruction | output) on the seeds; forward: M_t.")],
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    iteration: Annotated[int, typer.Option(help="Forward: t of M_t, trained on seeds + A_k of t - 1.")] = 0,
+    min_score: Annotated[float, typer.Option("--min-score", help="k of the curated set A_k.")] = 4,
+    mode: Annotated[str, typer.Option(help="The scoring mode whose A_k is used.")] = "direct",
+    preset: PresetOption = "cpu",
+    base: BaseOption = None,
+    method: MethodOption = None,
+    max_steps: MaxStepsOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Fine-tune one model on the warehouse, export it as GGUF and register it in the models table."""
+    package = _training()
+    try:
+        settings = package.settings.preset(preset).with_overrides(method=method, max_steps=max_steps)
+        row = package.train.train_model(
+            _warehouse(warehouse),
+            role,
+            iteration,
+            settings=settings,
+            base=base,
+            k=min_score,
+            mode=mode,
+            show_progress=progress,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(package.summary.format_model(row))
+
+
+@app.command()
+def iterate(
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    iterations: Annotated[
+        int, typer.Option(help="Rounds of curation: M0 gives A^(1), M1 gives A^(2)...")
+    ] = 2,
+    min_score: Annotated[float, typer.Option("--min-score", help="k of the curated sets A_k.")] = 4,
+    mode: Annotated[str, typer.Option(help="Scoring mode: direct or reasoned.")] = "direct",
+    system: Annotated[
+        str, typer.Option(help="System prompt when rating: seed | web | combined | none.")
+    ] = "seed",
+    preset: PresetOption = "cpu",
+    base: BaseOption = None,
+    method: MethodOption = None,
+    max_steps: MaxStepsOption = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Augment only the first N kept segments (by id): a fixed subset.")
+    ] = None,
+    parallel: ParallelOption = 8,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 32,
+    progress: ProgressOption = True,
+) -> None:
+    """The Humpback loop: train M_yx and augment; train M0 and curate; train M_t on seeds + A^(t), rescore."""
+    package = _training()
+    try:
+        settings = package.settings.preset(preset).with_overrides(method=method, max_steps=max_steps)
+        report = package.iterate.iterate(
+            _warehouse(warehouse),
+            iterations,
+            settings=settings,
+            base=base,
+            k=min_score,
+            mode=mode,
+            system=system,
+            sample=sample,
+            parallel=parallel,
+            threads=threads,
+            batch_rows=batch_rows,
+            show_progress=progress,
+            log=typer.echo,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(package.summary.format_iterate(report))

@@ -9,9 +9,8 @@ import sql
 from etl.filters.quality import WORD
 from inference.engines.base import Engine
 from inference.prompts.backtranslate import (
-    FEW_SHOT_KIND,
-    STOP,
     build_backtranslate_prompt,
+    build_chat_backtranslate_prompt,
     clean_instruction,
 )
 from inference.runner import StageReport, run_batches
@@ -40,21 +39,31 @@ def augment(
     engine: Engine,
     *,
     iteration: int = 0,
+    prompt_format: str = "few-shot",
     sampling: Sampling | None = None,
     n_examples: int = 3,
     limit: int | None = None,
+    sample: int | None = None,
     batch_rows: int = 32,
     show_progress: bool = True,
 ) -> StageReport:
-    """Add an instruction to every kept segment that has none for this iteration, model and prompt."""
+    """Add an instruction to every kept segment that has none for this iteration, model and prompt.
+
+    `prompt_format` "few-shot" prompts a base model with seed examples; "chat" prompts a backward model
+    fine-tuned by humpback_train as it was trained. `limit` caps the rows computed in this run; `sample`
+    keeps only the first N kept segments in id order, a fixed subset that a rerun finds done.
+    """
     sampling = sampling or Sampling()
+    chat = prompt_format == "chat"
     with warehouse.exclusive():
         con = connect(warehouse)
         seeds = query(con, "SELECT * FROM seeds")
-        prompt = build_backtranslate_prompt(seeds, n_examples=n_examples)
+        prompt = build_chat_backtranslate_prompt() if chat else build_backtranslate_prompt(seeds, n_examples)
         params = {"iteration": iteration, "model": engine.model_id, "prompt_version": prompt.version}
         segments = query(con, sql.load("inference/segments_to_augment"), params)
         con.close()
+        if sample is not None:
+            segments = segments.head(sample)  # the query orders by segment_id
         pending = segments.filter(~pl.col("done")).drop("done")
         report = StageReport(
             stage="augment",
@@ -71,9 +80,12 @@ def augment(
             ids = chunk["segment_id"].to_list()
             seeds_ = [row_seed(sampling.seed, f"{sid}|{iteration}") for sid in ids]
             outputs = engine.complete(
-                prompt.prefix, [prompt.suffix(t) for t in inputs["text"]], sampling, seeds_, STOP
+                prompt.prefix, [prompt.suffix(t) for t in inputs["text"]], sampling, seeds_, prompt.stop
             )
-            cleaned = [clean_instruction(o.text, o.stopped, few_shot_instructions) for o in outputs]
+            cleaned = [
+                clean_instruction(o.text, o.stopped, few_shot_instructions, first_line=not chat)
+                for o in outputs
+            ]
             return pl.DataFrame(
                 {
                     "augmentation_id": [
@@ -81,7 +93,7 @@ def augment(
                     ],
                     "segment_id": ids,
                     "iteration": iteration,
-                    "backward_model": FEW_SHOT_KIND,
+                    "backward_model": prompt.kind,
                     "instruction": [c[0] for c in cleaned],
                     "status": [c[1] for c in cleaned],
                     "raw_output": [o.text for o in outputs],

@@ -21,8 +21,9 @@ CANDIDATES = tuple(f" {k}" for k in SCORES)  # what follows "Score:" in the dire
 REASONED_STOP = ("\n\n", "\nRequest:")
 
 
-def score_id(augmentation_id: str, model: str, prompt_version: str, mode: str) -> str:
-    return xxhash.xxh3_128_hexdigest(f"{augmentation_id}|{model}|{prompt_version}|{mode}".encode())
+def score_id(augmentation_id: str, iteration: int, model: str, prompt_version: str, mode: str) -> str:
+    key = f"{augmentation_id}|{iteration}|{model}|{prompt_version}|{mode}"
+    return xxhash.xxh3_128_hexdigest(key.encode())
 
 
 def default_sampling(mode: str) -> Sampling:
@@ -74,18 +75,29 @@ def curate(
     *,
     mode: str = "direct",
     iteration: int = 0,
+    augment_iteration: int | None = None,
+    augment_model: str | None = None,
+    prompt_format: str = "few-shot",
+    system: str = "seed",
     sampling: Sampling | None = None,
     limit: int | None = None,
     batch_rows: int = 32,
     show_progress: bool = True,
 ) -> StageReport:
-    """Score every clean (instruction, segment) pair of `iteration` not yet scored by this model and mode."""
-    prompt = build_rating_prompt(mode)
+    """Score, as iteration `iteration`, every clean (instruction, segment) pair of `augment_iteration`
+    (default: the same; written by `augment_model` when given) not yet scored by this model and mode.
+
+    `prompt_format` "chat" prompts a model fine-tuned by humpback_train in its own format, under the
+    system prompt `system`.
+    """
+    prompt = build_rating_prompt(mode, chat=prompt_format == "chat", system=system)
     sampling = sampling or default_sampling(mode)
     with warehouse.exclusive():
         con = connect(warehouse)
         params = {
             "iteration": iteration,
+            "augment_iteration": iteration if augment_iteration is None else augment_iteration,
+            "augment_model": augment_model,
             "model": engine.model_id,
             "prompt_version": prompt.version,
             "mode": mode,
@@ -118,7 +130,7 @@ def curate(
             ids = chunk["augmentation_id"].to_list()
             return pl.DataFrame(
                 {
-                    "score_id": [score_id(a, engine.model_id, prompt.version, mode) for a in ids],
+                    "score_id": [score_id(a, iteration, engine.model_id, prompt.version, mode) for a in ids],
                     "augmentation_id": ids,
                     "segment_id": chunk["segment_id"],
                     "iteration": iteration,

@@ -149,6 +149,43 @@ SCORES = pa.schema(
     ]
 )
 
+# One row per trained model: what it was trained from and on, how, and the GGUF file the model stages load.
+# Augmentation and score rows point at it: their `model` is this table's `gguf_sha256`.
+MODELS = pa.schema(
+    [
+        pa.field("gguf_sha256", pa.string(), nullable=False),  # the exported file's sha256: rows' `model`
+        pa.field("name", pa.string(), nullable=False),  # M_yx (backward), M0, M1, ... (forward)
+        pa.field("role", pa.string(), nullable=False),  # backward: p(instruction | output) | forward
+        pa.field("iteration", pa.int32(), nullable=False),  # backward: 0; forward M_t: t
+        pa.field("artifact_key", pa.string(), nullable=False),  # hash of base, data, settings, format
+        pa.field("base_model", pa.string(), nullable=False),  # sha256 of the base GGUF, or of the HF folder
+        pa.field("base_source", pa.string(), nullable=False),  # the path or package it came from
+        pa.field("train_data", pa.string(), nullable=False),  # the query: training_pairs(t, k, mode) or seeds
+        pa.field("train_data_hash", pa.string(), nullable=False),  # XXH3-128 of the rendered rows, in order
+        pa.field("train_rows", pa.int64(), nullable=False),
+        pa.field("seed_rows", pa.int64(), nullable=False),  # of those, seed pairs
+        pa.field("augmented_rows", pa.int64(), nullable=False),  # of those, curated augmented pairs
+        pa.field("heldout_rows", pa.int64(), nullable=False),  # rows kept out of training for evaluation
+        pa.field("method", pa.string(), nullable=False),  # lora | full
+        pa.field("settings", pa.string(), nullable=False),  # every training setting, JSON with sorted keys
+        pa.field("prompt_format", pa.string(), nullable=False),  # how prompts are rendered (prompts/chat.py)
+        pa.field("steps", pa.int32(), nullable=False),
+        pa.field("train_tokens", pa.int64(), nullable=False),  # tokens seen in training, padding excluded
+        pa.field("train_seconds", pa.float64(), nullable=False),
+        pa.field("first_loss", pa.float64()),  # mean loss of the first logged steps
+        pa.field("final_loss", pa.float64()),  # mean loss of the last logged steps
+        # mean log-likelihood per output token of the held-out rows: base and trained, PyTorch and GGUF
+        pa.field("heldout_loglik_base_torch", pa.float64()),
+        pa.field("heldout_loglik_torch", pa.float64()),
+        pa.field("heldout_loglik_base_gguf", pa.float64()),
+        pa.field("heldout_loglik_gguf", pa.float64()),
+        pa.field("gguf_path", pa.string(), nullable=False),
+        pa.field("gguf_type", pa.string(), nullable=False),  # f16 | q8_0 | f32
+        pa.field("batch_id", pa.string(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "documents": DOCUMENTS,
     "segments": SEGMENTS,
@@ -156,4 +193,5 @@ TABLES: dict[str, pa.Schema] = {
     "seeds": SEEDS,
     "augmentations": AUGMENTATIONS,
     "scores": SCORES,
+    "models": MODELS,
 }

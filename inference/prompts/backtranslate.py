@@ -3,6 +3,8 @@
 Until a fine-tuned backward model exists, the base model is prompted few-shot with seed pairs shown
 output first. The examples and the task description make up a fixed prefix that is the same for every
 segment, so llama.cpp keeps it in its KV cache and each row only costs its own segment's tokens.
+A fine-tuned backward model (humpback_train) is prompted as it was trained: the segment as the
+instruction of the chat format (prompts/chat.py), the request as its response.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from inference.prompts.chat import FORMAT, INSTRUCTION_HEAD, RESPONSE_HEAD
 from inference.prompts.common import fence, prompt_version
 
 TEMPLATE = "backtranslate-fewshot-v1"
+CHAT_TEMPLATE = "backtranslate-chat-v1"
 FEW_SHOT_KIND = "few_shot_base"
+FINE_TUNED_KIND = "fine_tuned"
+PROMPT_FORMATS = ("few-shot", "chat")  # the base model prompted with examples | a model we fine-tuned
 
 _TASK = (
     "Each text below is the reply an AI assistant gave to one request from a user. After each reply "
     "comes the request it answers: a single instruction or question, written the way the user typed it."
 )
 STOP = ("\n",)  # an instruction is one line; the examples end each one with a newline
+CHAT_STOP = ("\n### ",)  # a fine-tuned model ends with its end-of-sequence token, or starts a new section
 
 MIN_WORDS, MAX_WORDS = 3, 80
 _LABEL = re.compile(r"^\s*(?:instruction|request|question|user)\s*:\s*", re.IGNORECASE)
@@ -35,9 +42,20 @@ class BacktranslatePrompt:
     prefix: str
     version: str
     seed_ids: tuple[str, ...]
+    chat: bool = False
 
     def suffix(self, segment: str) -> str:
+        if self.chat:  # prefix + suffix == render_prompt(segment), the backward model's training prompt
+            return f"{segment.strip()}{RESPONSE_HEAD}"
         return f"Reply:\n{fence(segment)}\nRequest:"
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        return CHAT_STOP if self.chat else STOP
+
+    @property
+    def kind(self) -> str:
+        return FINE_TUNED_KIND if self.chat else FEW_SHOT_KIND
 
 
 def _eligible_examples(seeds: pl.DataFrame, n_examples: int) -> pl.DataFrame:
@@ -72,17 +90,28 @@ def build_backtranslate_prompt(seeds: pl.DataFrame, n_examples: int = 3) -> Back
     )
 
 
+def build_chat_backtranslate_prompt() -> BacktranslatePrompt:
+    """The fine-tuned backward model's prompt: no examples, no system line, as in its training rows."""
+    return BacktranslatePrompt(
+        prefix=INSTRUCTION_HEAD,
+        version=prompt_version(CHAT_TEMPLATE, f"{FORMAT}|{INSTRUCTION_HEAD}|{RESPONSE_HEAD}"),
+        seed_ids=(),
+        chat=True,
+    )
+
+
 def clean_instruction(
-    raw: str, stopped: bool, examples: frozenset[str] = frozenset()
+    raw: str, stopped: bool, examples: frozenset[str] = frozenset(), first_line: bool = True
 ) -> tuple[str | None, str]:
-    """(instruction, status): the first line, trimmed of labels and quotes, within the length bounds.
+    """(instruction, status): the first line (or, for a fine-tuned model, all of it), trimmed of labels
+    and quotes, within the length bounds.
 
     A small model often repeats one of the prompt's example instructions word for word; such a copy
     says nothing about the segment and gets the status `copied_example`.
     """
     if not stopped:
         return None, "no_stop"  # the token limit cut it off: an unfinished instruction is not kept
-    line = raw.strip().split("\n", 1)[0]
+    line = raw.strip().split("\n", 1)[0] if first_line else raw.strip()
     line = _LABEL.sub("", line).strip().strip(_QUOTES).strip()
     line = re.sub(r"\s+", " ", line)
     if not line:

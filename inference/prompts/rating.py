@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from inference.prompts.chat import FORMAT, INSTRUCTION_HEAD, RESPONSE_HEAD, SYSTEM_PROMPTS, system_head
 from inference.prompts.common import fence, prompt_version, withhold_ratings
 
 MODES = ("direct", "reasoned")
@@ -78,19 +79,26 @@ class RatingPrompt:
     mode: str
     prefix: str
     version: str
+    chat: bool = False
 
     def suffix(self, instruction: str, answer: str) -> str:
         # Both texts are untrusted (the instruction was written from the segment): ratings stated in
         # them are withheld, so neither can hand the rater a number to copy.
         request = " ".join(withhold_ratings(instruction).split())
         body = f"Request: {request}\nAnswer:\n{fence(withhold_ratings(answer))}\n"
+        if self.chat:  # the rubric and pair are the instruction; the model's response starts the verdict
+            body = body.rstrip() + RESPONSE_HEAD
         # direct ends where the digit is due; the engine adds the tokens that precede the digit
         return body + ("Score:" if self.mode == "direct" else "Reason:")
 
 
-def build_rating_prompt(mode: str) -> RatingPrompt:
+def build_rating_prompt(mode: str, chat: bool = False, system: str = "seed") -> RatingPrompt:
+    """The few-shot rating prompt; `chat`: the same text as the instruction of a fine-tuned model's chat
+    format, under one of the paper's system prompts (seed, web, combined or none)."""
     if mode not in MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
+    if system not in (*SYSTEM_PROMPTS, "none"):
+        raise ValueError(f"unknown system prompt {system!r}; choose one of {', '.join(SYSTEM_PROMPTS)}, none")
     shots = []
     for request, answer, reason, score in _EXAMPLES:
         verdict = f"Score: {score}" if mode == "direct" else f"Reason: {reason}\nScore: {score}"
@@ -101,7 +109,11 @@ def build_rating_prompt(mode: str) -> RatingPrompt:
         else 'First give a brief reason for your rating, then write "Score: <rating>" on the last line.'
     )
     prefix = f"{RUBRIC}\n{tail}\n\n{''.join(shots)}"
-    return RatingPrompt(mode=mode, prefix=prefix, version=prompt_version(f"rate-{mode}-v1", prefix))
+    if not chat:
+        return RatingPrompt(mode=mode, prefix=prefix, version=prompt_version(f"rate-{mode}-v1", prefix))
+    prefix = f"{system_head(SYSTEM_PROMPTS.get(system))}{INSTRUCTION_HEAD}{prefix}"
+    version = prompt_version(f"rate-{mode}-chat-v1", f"{FORMAT}|{prefix}|{RESPONSE_HEAD}")
+    return RatingPrompt(mode=mode, prefix=prefix, version=version, chat=True)
 
 
 _SCORE_LINE = re.compile(r"^\s*\**\s*score\s*\**\s*:\s*\**\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE | re.MULTILINE)

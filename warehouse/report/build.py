@@ -82,6 +82,7 @@ def build_report(
         statistics = load("data_statistics", iteration=iteration, mode=mode)
         samples = load("samples", **scope, per_score=SAMPLES_PER_SCORE)
         models = load("models")
+        trained = load("trained_models")
     finally:
         con.close()
 
@@ -133,6 +134,7 @@ def build_report(
         samples=by_score,
         samples_per_score=SAMPLES_PER_SCORE,
         models=models.to_dicts(),
+        trained=trained.to_dicts(),
     )
     write_text_atomic(page, out)  # a reader never sees half a page
     return result

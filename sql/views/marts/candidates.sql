@@ -1,7 +1,11 @@
 -- Every scored (instruction, segment) pair: the segment and where it came from, the instruction and the
 -- model and prompt that wrote it, and the score with the model, prompt and mode that gave it.
+-- `iteration` is the scoring iteration t (M_t rated the pair; A_k of t trains M_{t+1}); the instruction
+-- may come from an earlier one (`augment_iteration`), as the loop writes instructions once and rescores.
+-- Where a trained model is registered for a role and iteration, only its rows count (active_models).
 SELECT
-    a.iteration,
+    r.iteration,
+    a.iteration AS augment_iteration,
     s.segment_id,
     s.doc_id,
     s.url,
@@ -25,6 +29,7 @@ SELECT
     r.prompt_version AS score_prompt_version,
     r.params AS score_params
 FROM stg_scores AS r
-JOIN stg_augmentations AS a USING (augmentation_id)
+JOIN active_augmentations AS a USING (augmentation_id)
 JOIN stg_segments AS s ON s.segment_id = a.segment_id
-WHERE r.status = 'ok'
+LEFT JOIN active_models AS m ON m.role = 'forward' AND m.iteration = r.iteration
+WHERE r.status = 'ok' AND (m.gguf_sha256 IS NULL OR r.model = m.gguf_sha256)

@@ -1,0 +1,195 @@
+"""One fine-tuning run with TRL's SFTTrainer: LoRA or full, loss on completion tokens only, the rate
+decaying linearly from `learning_rate` to `learning_rate * final_lr_ratio` (the paper: 1e-5 to 9e-6).
+
+The examples arrive tokenized with their completion mask (see encoding.py), so TRL only pads them and
+builds labels; which tokens count is decided once, in our code, and tested there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from humpback_train.encoding import Encoded
+from humpback_train.settings import TrainSettings
+
+
+@dataclass
+class FitResult:
+    model: object  # the trained transformers model; LoRA adapters merged into the weights
+    steps: int
+    seconds: float
+    train_tokens: int
+    losses: list[float] = field(default_factory=list)  # one per logged step
+
+    @property
+    def first_loss(self) -> float | None:
+        return _mean(self.losses[:3])
+
+    @property
+    def final_loss(self) -> float | None:
+        return _mean(self.losses[-3:])
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.train_tokens / self.seconds if self.seconds else 0.0
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def total_steps(settings: TrainSettings, n_rows: int) -> int:
+    if settings.max_steps:
+        return settings.max_steps
+    return max(1, math.ceil(n_rows / settings.batch_for(n_rows) * settings.epochs))
+
+
+def _optimizer(model, settings: TrainSettings, steps: int):
+    import torch
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim >= 2]  # no weight decay on norms and biases
+    rest = [p for p in trainable if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=settings.learning_rate,
+    )
+    warmup, floor = settings.warmup_steps, settings.final_lr_ratio
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup - 1))
+        return 1.0 - (1.0 - floor) * progress
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def prepare_model(model, settings: TrainSettings):
+    if settings.method == "full":
+        return model
+    if settings.method != "lora":
+        raise ValueError(f"unknown training method {settings.method!r}; choose lora or full")
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def completion_loss(model, inputs: dict, num_items_in_batch: int | None = None):
+    """Cross-entropy over completion tokens, with the vocabulary projection run only where it is needed.
+
+    The output layer of a small model with a large vocabulary (Gemma 3: 262k tokens) costs more than the
+    rest of the network; prompt and padding positions are never scored, so their logits are not made.
+    """
+    import torch
+
+    labels = inputs["labels"]
+    targets = labels[:, 1:]
+    positions = torch.nonzero((targets != -100).any(dim=0)).flatten()  # p predicts token p + 1
+    outputs = model(
+        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=positions
+    )
+    logits = outputs.logits.float()
+    picked = targets[:, positions]
+    total = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), picked.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    count = num_items_in_batch if num_items_in_batch is not None else (picked != -100).sum()
+    return total / count
+
+
+def _trainer_class():
+    from trl import SFTTrainer
+
+    class CompletionLossTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = completion_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    return CompletionLossTrainer
+
+
+def fit(
+    model,
+    tokenizer,
+    encoded: Encoded,
+    settings: TrainSettings,
+    work_dir: Path,
+    *,
+    show_progress: bool = True,
+) -> FitResult:
+    """Train on `encoded`; checkpoints (when `save_steps`) go to `work_dir` and a rerun resumes there."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import SFTConfig
+
+    n_rows = len(encoded.input_ids)
+    if n_rows == 0:
+        raise ValueError("no training rows")
+    batch = settings.batch_for(n_rows)
+    micro = min(settings.micro_batch_size, batch)
+    steps = total_steps(settings, n_rows)
+    model = prepare_model(model, settings)
+    dataset = Dataset.from_dict({"input_ids": encoded.input_ids, "completion_mask": encoded.completion_mask})
+    gpu = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(work_dir),
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=max(1, batch // micro),
+        max_steps=steps,
+        max_length=settings.max_length,
+        completion_only_loss=True,
+        logging_steps=1,
+        save_strategy="steps" if settings.save_steps else "no",
+        save_steps=settings.save_steps or 500,
+        save_total_limit=2,
+        report_to=[],
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not gpu,
+        bf16=gpu and torch.cuda.is_bf16_supported(),
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+    losses: list[float] = []
+    tokens = [0]
+
+    class Record(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+            if logs and "num_tokens" in logs:
+                tokens[0] = int(logs["num_tokens"])
+
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        optimizers=_optimizer(model, settings, steps),
+        callbacks=[Record()],
+    )
+    resume = settings.save_steps > 0 and any(work_dir.glob("checkpoint-*"))
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    seconds = time.perf_counter() - started
+    trained = trainer.model
+    if settings.method == "lora":
+        trained = trained.merge_and_unload()
+    trained.eval()
+    if not tokens[0]:  # older TRL does not log token counts: count the examples the steps drew
+        mean_len = encoded.n_tokens / n_rows
+        tokens[0] = int(mean_len * steps * batch)
+    return FitResult(model=trained, steps=steps, seconds=seconds, train_tokens=tokens[0], losses=losses)

@@ -1,0 +1,138 @@
+"""The Humpback loop: train the backward model M_yx on the seeds and write an instruction for every kept
+segment with it; train M0 on the seeds and rate the pairs, giving A^(1); train M_t on the seeds plus
+A^(t) and rate again, giving A^(t+1).
+
+Every step skips what is done: a model whose artifact key is registered is not trained again, and the
+model stages compute only rows they have not written (see inference/runner.py). A killed run, rerun
+with the same arguments, goes on where it stopped; a finished one does nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sql
+from humpback_train.base_model import resolve_base
+from humpback_train.settings import TrainSettings
+from humpback_train.train import train_model
+from inference.augment import augment
+from inference.curate import curate
+from inference.engines import open_engine
+from inference.runner import StageReport
+from inference.sampling import Sampling
+from warehouse.connect import query
+from warehouse.store import Warehouse
+from warehouse.views import connect_views
+
+
+@dataclass
+class IterateReport:
+    models: list[dict[str, object]] = field(default_factory=list)
+    stages: list[StageReport] = field(default_factory=list)
+    curated: list[dict[str, object]] = field(default_factory=list)  # A_k size per iteration
+    changed: list[dict[str, object]] = field(default_factory=list)  # iteration_diff counts
+
+    @property
+    def trained(self) -> int:
+        return sum(not m["reused"] for m in self.models)
+
+    @property
+    def computed_rows(self) -> int:
+        return sum(s.computed for s in self.stages)
+
+
+def _stage(model_path: str, parallel: int, threads: int | None, run) -> StageReport:
+    engine = open_engine(model_path, None, parallel=parallel, threads=threads, n_ctx=4096)
+    try:
+        return run(engine)
+    finally:
+        engine.close()
+
+
+def iterate(
+    warehouse: Warehouse,
+    iterations: int = 2,
+    *,
+    settings: TrainSettings,
+    base: str | Path | None = None,
+    k: float = 4,
+    mode: str = "direct",
+    system: str = "seed",
+    sample: int | None = None,
+    sampling: Sampling | None = None,
+    parallel: int = 8,
+    threads: int | None = None,
+    batch_rows: int = 32,
+    show_progress: bool = True,
+    log=print,
+) -> IterateReport:
+    """Run `iterations` rounds of curation (M0 .. M_{iterations-1}) after the backward model's augmentation.
+
+    `sample`: only the first N kept segments (by id) are augmented, a fixed subset for small runs.
+    """
+    if iterations < 1:
+        raise ValueError("--iterations must be at least 1")
+    con = connect_views(warehouse)
+    kept = query(con, sql.load("training/kept_segments"))["kept"][0]
+    con.close()
+    if kept == 0:
+        raise ValueError(f"{warehouse.root} has no kept segments: run humpback etl (make etl) first")
+    report = IterateReport()
+    base_model = resolve_base(base)
+    common = {"settings": settings, "base": base_model, "k": k, "mode": mode, "show_progress": show_progress}
+
+    backward = train_model(warehouse, "backward", 0, log=log, **common)
+    report.models.append(backward)
+    report.stages.append(
+        _stage(
+            str(backward["gguf_path"]),
+            parallel,
+            threads,
+            lambda engine: augment(
+                warehouse,
+                engine,
+                iteration=0,
+                prompt_format="chat",
+                sampling=sampling,
+                sample=sample,
+                batch_rows=batch_rows,
+                show_progress=show_progress,
+            ),
+        )
+    )
+    for t in range(iterations):
+        forward = train_model(warehouse, "forward", t, log=log, **common)
+        report.models.append(forward)
+        report.stages.append(
+            _stage(
+                str(forward["gguf_path"]),
+                parallel,
+                threads,
+                lambda engine, t=t: curate(
+                    warehouse,
+                    engine,
+                    mode=mode,
+                    iteration=t,
+                    augment_iteration=0,
+                    augment_model=str(backward["gguf_sha256"]),
+                    prompt_format="chat",
+                    system=system,
+                    batch_rows=batch_rows,
+                    show_progress=show_progress,
+                ),
+            )
+        )
+    con = connect_views(warehouse)
+    try:
+        for t in range(iterations):
+            params = {"t": t, "k": k, "mode": mode}
+            size = query(con, sql.load("training/curated_size"), params)["pairs"][0]
+            report.curated.append({"iteration": t, "set": f"A^({t + 1})", "k": k, "pairs": size})
+            if t > 0:
+                params["t"] = t - 1
+                changes = query(con, sql.load("training/iteration_changes"), params).to_dicts()[0]
+                report.changed.append({"from": t - 1, "to": t, **changes})
+    finally:
+        con.close()
+    return report
