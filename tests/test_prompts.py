@@ -88,3 +88,25 @@ def test_sampler_draws_only_from_the_exact_nucleus() -> None:
 def test_row_seeds_depend_on_run_seed_and_row_only() -> None:
     assert row_seed(0, "a") == row_seed(0, "a") != row_seed(1, "a") != row_seed(0, "b")
     assert Sampling().to_json() == Sampling().to_json() and '"temperature": 0.7' in Sampling().to_json()
+
+
+def test_a_fine_tuned_model_is_prompted_exactly_as_it_was_trained() -> None:
+    from inference.prompts.backtranslate import build_chat_backtranslate_prompt, clean_instruction
+    from inference.prompts.chat import RESPONSE_HEAD, SEED_SYSTEM, render_prompt
+    from inference.prompts.rating import build_rating_prompt
+
+    segment = "  Water boils at 100 °C at sea level.\n\nLower pressure lowers it.  "
+    backward = build_chat_backtranslate_prompt()
+    assert backward.prefix + backward.suffix(segment) == render_prompt(segment)  # the training prompt
+    assert backward.kind == "fine_tuned" and backward.version.startswith("backtranslate-chat-v1:")
+    # a fine-tuned model's instruction may span lines; the few-shot base model's is its first line
+    assert clean_instruction("Why does water boil?\nAnswer briefly.", True, first_line=False)[0] == (
+        "Why does water boil? Answer briefly."
+    )
+    rating = build_rating_prompt("direct", chat=True, system="seed")
+    prompt = rating.prefix + rating.suffix("Why does water boil?", segment)
+    assert prompt.startswith(f"### System:\n{SEED_SYSTEM}\n\n### Instruction:\n")
+    assert prompt.endswith(f"{RESPONSE_HEAD}Score:")
+    assert rating.version != build_rating_prompt("direct").version
+    assert build_rating_prompt("direct", chat=True, system="combined").version != rating.version
+    assert "### System" not in build_rating_prompt("direct", chat=True, system="none").prefix

@@ -9,6 +9,8 @@ llama.cpp stops.
 
 from __future__ import annotations
 
+import polars as pl
+
 FORMAT = "humpback-chat-v1"
 
 # The paper's system prompts: seed pairs, augmented pairs, and both together at inference (its best).
@@ -17,14 +19,31 @@ WEB_SYSTEM = "Answer with knowledge from web search."
 COMBINED_SYSTEM = f"{SEED_SYSTEM} {WEB_SYSTEM}"
 SYSTEM_PROMPTS = {"seed": SEED_SYSTEM, "web": WEB_SYSTEM, "combined": COMBINED_SYSTEM}
 
+SYSTEM_OPEN, SYSTEM_CLOSE = "### System:\n", "\n\n"
 INSTRUCTION_HEAD = "### Instruction:\n"
 RESPONSE_HEAD = "\n\n### Response:\n"
 
 
 def system_head(system: str | None) -> str:
-    return f"### System:\n{system}\n\n" if system else ""
+    return f"{SYSTEM_OPEN}{system}{SYSTEM_CLOSE}" if system else ""
+
+
+def prompt_expr(instruction: pl.Expr, system: pl.Expr) -> pl.Expr:
+    """Everything before the response, for a column of rows: the model writes from here on."""
+    head = (
+        pl.when(system.is_not_null() & (system != ""))
+        .then(pl.concat_str([pl.lit(SYSTEM_OPEN), system, pl.lit(SYSTEM_CLOSE)]))
+        .otherwise(pl.lit(""))
+    )
+    return pl.concat_str(
+        [head, pl.lit(INSTRUCTION_HEAD), instruction.str.strip_chars(), pl.lit(RESPONSE_HEAD)]
+    )
 
 
 def render_prompt(instruction: str, system: str | None = None) -> str:
-    """Everything before the response: the model writes from here on."""
-    return f"{system_head(system)}{INSTRUCTION_HEAD}{instruction.strip()}{RESPONSE_HEAD}"
+    """One row's prompt, through the same expression."""
+    frame = pl.DataFrame(
+        {"instruction": [instruction], "system": [system]},
+        schema={"instruction": pl.String, "system": pl.String},
+    )
+    return frame.select(prompt_expr(pl.col("instruction"), pl.col("system"))).item()

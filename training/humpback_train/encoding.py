@@ -45,9 +45,9 @@ def encode(tokenizer, prompts: pl.Series, completions: pl.Series, max_length: in
     input_ids, masks = [], []
     prompt_cut = completion_cut = 0
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
-    for prompt, completion in zip(prompts, completion_ids, strict=True):
+    all_prompt_ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    for prompt, prompt_ids, completion in zip(prompts, all_prompt_ids, completion_ids, strict=True):
         completion = [*completion, eos]
-        prompt_ids = _prompt_ids(tokenizer, prompt)
         room = max_length - min(len(completion), max_length // 2)
         if len(prompt_ids) > room:
             prompt_ids = _shorten(tokenizer, prompt, room)

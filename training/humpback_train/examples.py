@@ -9,7 +9,7 @@ import polars as pl
 import xxhash
 
 import sql
-from inference.prompts.chat import render_prompt
+from inference.prompts.chat import prompt_expr
 from warehouse.connect import query
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
@@ -59,15 +59,11 @@ def read_rows(
     return frame, source
 
 
-def heldout_mask(row_ids: pl.Series, fraction: float, max_rows: int) -> pl.Series:
-    """Rows kept out of training: the lowest hashes of their ids, a fixed choice independent of order."""
-    n = min(max_rows, round(len(row_ids) * fraction))
-    if n == 0 or len(row_ids) < 8:
-        return pl.Series("heldout", [False] * len(row_ids))
-    ranks = row_ids.map_elements(lambda r: xxhash.xxh3_64_intdigest(r.encode()), return_dtype=pl.UInt64).rank(
-        "ordinal"
-    )
-    return (ranks <= n).alias("heldout")
+def heldout_expr(n_rows: int, fraction: float, max_rows: int) -> pl.Expr:
+    """Rows kept out of training: the lowest ids. Row ids are content hashes (seed_id, segment_id), so this
+    is a fixed random choice that does not depend on the rows' order."""
+    n = min(max_rows, round(n_rows * fraction)) if n_rows >= 8 else 0
+    return pl.col("row_id").rank("ordinal") <= n
 
 
 def build_training_data(
@@ -81,15 +77,14 @@ def build_training_data(
     heldout_max: int = 64,
 ) -> TrainingData:
     frame, source = read_rows(warehouse, role, after_iteration, k, mode)
-    prompts = [render_prompt(i, s) for i, s in zip(frame["instruction"], frame["system"], strict=True)]
     rows = frame.select(
         "origin",
         "row_id",
-        prompt=pl.Series(prompts, dtype=pl.String),
+        prompt=prompt_expr(pl.col("instruction"), pl.col("system")),
         completion=pl.col("output").str.strip_chars(),
-        heldout=heldout_mask(frame["row_id"], heldout_fraction, heldout_max),
+        heldout=heldout_expr(frame.height, heldout_fraction, heldout_max),
     )
-    digest = xxhash.xxh3_128()
-    for prompt, completion in zip(rows["prompt"], rows["completion"], strict=True):
-        digest.update(f"{prompt}\x00{completion}\x01".encode())
-    return TrainingData(rows=rows, source=source, data_hash=digest.hexdigest())
+    rendered = rows.select(
+        pl.concat_str([pl.col("prompt"), pl.lit("\x00"), pl.col("completion"), pl.lit("\x01")]).str.join("")
+    ).item()
+    return TrainingData(rows=rows, source=source, data_hash=xxhash.xxh3_128_hexdigest(rendered.encode()))
