@@ -397,6 +397,10 @@ BaseOption = Annotated[
 ]
 MaxStepsOption = Annotated[int | None, typer.Option(help="Optimiser steps; overrides the preset's epochs.")]
 MethodOption = Annotated[str | None, typer.Option(help="lora | full; default the preset's.")]
+MinScoreOption = Annotated[float, typer.Option("--min-score", help="k of the curated sets A_k.")]
+ScoringModeOption = Annotated[
+    str, typer.Option(help="The scoring mode whose A_k is used: direct | reasoned.")
+]
 
 
 @app.command()
@@ -404,8 +408,8 @@ def train(
     role: Annotated[str, typer.Option(help="backward: p(instruction | output) on the seeds; forward: M_t.")],
     warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
     iteration: Annotated[int, typer.Option(help="Forward: t of M_t, trained on seeds + A_k of t - 1.")] = 0,
-    min_score: Annotated[float, typer.Option("--min-score", help="k of the curated set A_k.")] = 4,
-    mode: Annotated[str, typer.Option(help="The scoring mode whose A_k is used.")] = "direct",
+    min_score: MinScoreOption = 4,
+    mode: ScoringModeOption = "direct",
     preset: PresetOption = "cpu",
     base: BaseOption = None,
     method: MethodOption = None,
@@ -437,8 +441,8 @@ def iterate(
     iterations: Annotated[
         int, typer.Option(help="Rounds of curation: M0 gives A^(1), M1 gives A^(2)...")
     ] = 2,
-    min_score: Annotated[float, typer.Option("--min-score", help="k of the curated sets A_k.")] = 4,
-    mode: Annotated[str, typer.Option(help="Scoring mode: direct or reasoned.")] = "direct",
+    min_score: MinScoreOption = 4,
+    mode: ScoringModeOption = "direct",
     system: Annotated[
         str, typer.Option(help="System prompt when rating: seed | web | combined | none.")
     ] = "seed",

@@ -65,6 +65,24 @@ def _gguf_tensors(
         yield name, transform(name, data.astype(np.float32))
 
 
+def check_exportable(base_gguf: Path | None, reader: gguf.GGUFReader | None = None) -> str:
+    """The base's architecture, or an error saying why a model trained from it cannot be exported;
+    called before training too, so that an unexportable base fails in seconds, not after hours."""
+    if base_gguf is None:
+        raise ValueError(
+            "GGUF export needs the base model's GGUF file for its metadata and vocabulary; "
+            "train from a GGUF base (the default), or convert with llama.cpp's convert_hf_to_gguf.py"
+        )
+    reader = reader or gguf.GGUFReader(base_gguf)
+    arch = reader.fields["general.architecture"].contents()
+    if arch not in TRANSFORMS:
+        raise ValueError(
+            f"exporting architecture {arch!r} is not supported yet (supported: {', '.join(TRANSFORMS)}); "
+            "train on a base of a supported architecture, or convert with llama.cpp's convert_hf_to_gguf.py"
+        )
+    return arch
+
+
 def export_gguf(
     state: dict[str, np.ndarray],
     base_gguf: Path,
@@ -78,12 +96,7 @@ def export_gguf(
     if gguf_type not in GGUF_TYPES:
         raise ValueError(f"unknown GGUF type {gguf_type!r}; choose one of {', '.join(GGUF_TYPES)}")
     reader = gguf.GGUFReader(base_gguf)
-    arch = reader.fields["general.architecture"].contents()
-    if arch not in TRANSFORMS:
-        raise ValueError(
-            f"exporting architecture {arch!r} is not supported yet (supported: {', '.join(TRANSFORMS)}); "
-            "train on a base of a supported architecture, or convert with llama.cpp's convert_hf_to_gguf.py"
-        )
+    arch = check_exportable(base_gguf, reader)
     n_blocks = int(reader.fields[f"{arch}.block_count"].contents())
     qtype, file_type = GGUF_TYPES[gguf_type]
     out.parent.mkdir(parents=True, exist_ok=True)

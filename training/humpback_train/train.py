@@ -17,7 +17,7 @@ import xxhash
 from humpback_train.base_model import BaseModel, load_model, load_tokenizer, resolve_base
 from humpback_train.encoding import encode
 from humpback_train.examples import TrainingData, build_training_data
-from humpback_train.export_gguf import export_gguf
+from humpback_train.export_gguf import check_exportable, export_gguf
 from humpback_train.fit import fit
 from humpback_train.loglik import gguf_loglik, torch_loglik
 from humpback_train.registry import find, model_files_dir, register
@@ -69,6 +69,7 @@ def train_model(
         log(f"{name}: same base, rows and settings as {same['name']}; registering its GGUF")
         return register(warehouse, same | {"name": name, "iteration": iteration}) | {"reused": True}
 
+    check_exportable(base.gguf_path)
     log(
         f"{name}: training ({settings.method}) on {data.train.height:,} rows "
         f"({data.count('seed', True):,} seed, {data.count('augmented', True):,} augmented), "
@@ -87,11 +88,6 @@ def train_model(
     loglik_trained = (
         torch_loglik(result.model, heldout.input_ids, heldout.completion_mask) if heldout.input_ids else None
     )
-    if base.gguf_path is None:
-        raise ValueError(
-            "GGUF export needs the base model's GGUF file for its metadata and vocabulary; "
-            "train from a GGUF base (the default)"
-        )
     started = time.perf_counter()
     state = {k_: v.detach().float().cpu().numpy() for k_, v in result.model.state_dict().items()}
     out = files / f"{name}-{key[:16]}.gguf"

@@ -90,3 +90,11 @@ def test_training_lowers_the_loss_and_the_gguf_export_keeps_the_gain(
     finally:
         engine.close()
     assert answer.completion_tokens > 0 and answer.text.strip()
+
+
+def test_a_base_that_cannot_be_exported_is_refused_before_training(base_model) -> None:
+    from humpback_train.export_gguf import check_exportable
+
+    assert check_exportable(base_model.gguf_path) == "gemma3"
+    with pytest.raises(ValueError, match="needs the base model's GGUF file"):
+        check_exportable(None)  # a Hugging Face folder base has no GGUF metadata to copy
