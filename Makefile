@@ -8,6 +8,10 @@ CORPUS ?= $(SAMPLE_WARC)
 WAREHOUSE ?= warehouse-data
 WORKERS ?= 0
 ETL_ARGS ?=
+# ENGINE local | ray; ADDRESS joins a running Ray cluster (default: a local Ray instance on 127.0.0.1).
+ENGINE ?= local
+ADDRESS ?=
+ENGINE_ARGS = --engine $(ENGINE) $(if $(ADDRESS),--address $(ADDRESS))
 # Model stages: the embedded model unless MODEL (a GGUF path) or SERVER (a llama.cpp server URL) is set.
 MODEL ?=
 SERVER ?=
@@ -48,7 +52,7 @@ $(SAMPLE_WARC): $(STAMP) etl/sample_corpus/build_warc.py $(wildcard etl/sample_c
 # The whole pipeline: extract and filter segments, load the seeds, write instructions, score the pairs,
 # and end with the report's location.
 etl: $(STAMP) $(SAMPLE_WARC)
-	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ETL_ARGS)
+	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ENGINE_ARGS) $(ETL_ARGS)
 	$(MAKE) --no-print-directory seeds augment curate report
 
 # SEEDS: seed JSONL files; none means the embedded seed set.
@@ -56,10 +60,10 @@ seeds: $(STAMP)
 	$(BIN)/humpback seed load $(SEEDS) --warehouse $(WAREHOUSE)
 
 augment: $(STAMP)
-	$(BIN)/humpback augment --warehouse $(WAREHOUSE) $(MODEL_ARGS)
+	$(BIN)/humpback augment --warehouse $(WAREHOUSE) $(MODEL_ARGS) $(ENGINE_ARGS)
 
 curate: $(STAMP)
-	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS)
+	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS) $(ENGINE_ARGS)
 
 # The Humpback loop on the warehouse: train M_yx and augment, train M0 and curate, train M1 and rescore.
 iterate: $(TRAIN_STAMP)
@@ -103,6 +107,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_vs_datatrove.py
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
 	$(BIN)/python benchmarks/views_vs_polars.py
+	$(BIN)/python benchmarks/etl_ray_scaling.py
 
 bench-training: $(TRAIN_STAMP)
 	$(BIN)/python benchmarks/training_lora_vs_full.py

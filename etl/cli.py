@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,7 +34,11 @@ def etl(
     warehouse: Annotated[
         Path, typer.Option(help="Warehouse folder for the Parquet tables.")
     ] = DEFAULT_WAREHOUSE,
-    workers: Annotated[int, typer.Option(help="Worker processes; 0 means all cores.")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (ray: CPUs of the local Ray instance); 0 means all cores.")
+    ] = 0,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
     config: Annotated[
         Path | None, typer.Option(help="TOML file of settings (sections as in etl/settings.py).")
     ] = None,
@@ -43,9 +48,14 @@ def etl(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Read, extract, segment, deduplicate and filter a corpus into documents, segments and rejects."""
-    from etl.processes import fork_server
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("choose local or ray", param_hint="--engine")
+    if address and engine != "ray":
+        raise typer.BadParameter("--address needs --engine ray", param_hint="--address")
+    if engine == "local":
+        from etl.processes import fork_server
 
-    fork_server()  # first: the workers' imports then overlap with ours
+        fork_server()  # first: the workers' imports then overlap with ours
     from etl.pipeline import run_etl
     from etl.summary import format_summary
 
@@ -59,7 +69,15 @@ def etl(
     from warehouse.store import WarehouseBusy
 
     try:
-        report = run_etl(inputs, warehouse, settings, workers=workers or None, show_progress=progress)
+        report = run_etl(
+            inputs,
+            warehouse,
+            settings,
+            workers=workers or None,
+            show_progress=progress,
+            engine=engine,
+            address=address,
+        )
     except WarehouseBusy as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -92,6 +110,21 @@ PromptFormatOption = Annotated[
     ),
 ]
 ProgressOption = Annotated[bool, typer.Option(help="Show the progress bar.")]
+EngineOption = Annotated[
+    str, typer.Option(help="local: this machine's processes; ray: Ray tasks and actors (see --address).")
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Ray only: the cluster to join (auto, or host:port of the head); default: a local Ray "
+        "instance on 127.0.0.1.",
+        show_default=False,
+    ),
+]
+ActorsOption = Annotated[
+    int | None, typer.Option(help="Ray only: model actors; default: the cluster's CPUs // --cpus-per-actor.")
+]
+CpusPerActorOption = Annotated[int, typer.Option(help="Ray only: CPUs (llama.cpp threads) per model actor.")]
 BatchRowsOption = Annotated[int, typer.Option(help="Rows per committed batch (one Parquet file each).")]
 
 
@@ -106,19 +139,47 @@ def _warehouse(path: Path) -> Warehouse:
     return Warehouse(path)
 
 
-def _run_model_stage(
-    model: str | None,
-    server: str | None,
-    parallel: int,
-    threads: int | None,
-    run: Callable[[Engine], StageReport],
-) -> None:
+@dataclass(frozen=True)
+class StageEngine:
+    """Where a model stage runs: the CLI's model, server, engine and sizing options."""
+
+    model: str | None
+    server: str | None
+    parallel: int
+    threads: int | None
+    engine: str = "local"
+    address: str | None = None
+    actors: int | None = None
+    cpus_per_actor: int = 2
+
+    def open(self) -> Engine:
+        if self.engine == "ray":
+            from inference.engines.ray_pool import RayModelPool
+
+            servers = [url.strip() for url in self.server.split(",")] if self.server else []
+            return RayModelPool(
+                self.model,
+                servers,
+                actors=self.actors,
+                cpus_per_actor=self.cpus_per_actor,
+                parallel=self.parallel,
+                address=self.address,
+            )
+        if self.engine != "local":
+            raise ValueError(f"unknown engine {self.engine!r}: choose local or ray")
+        if self.address:
+            raise ValueError("--address needs --engine ray")
+        from inference.engines import open_engine
+
+        return open_engine(self.model, self.server, parallel=self.parallel, threads=self.threads)
+
+
+def _run_model_stage(where: StageEngine, run: Callable[[Engine], StageReport]) -> None:
     """Open the model, run one stage with it, close it, print the stage's summary; errors become messages."""
-    from inference.engines import open_engine
     from inference.summary import format_stage
 
     try:
-        engine = open_engine(model, server, parallel=parallel, threads=threads)
+        engine = where.open()
     except (OSError, ValueError, RuntimeError) as exc:
         raise _fail(exc) from exc
     try:
@@ -180,6 +241,10 @@ def augment(
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
     progress: ProgressOption = True,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+    cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
     """Self-augmentation: write an instruction for every kept segment (the backward model)."""
     from inference.augment import augment as run_augment
@@ -189,15 +254,12 @@ def augment(
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
     store = _warehouse(warehouse)
     _run_model_stage(
-        model,
-        server,
-        parallel,
-        threads,
-        lambda engine: run_augment(
+        StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
+        lambda opened: run_augment(
             store,
-            engine,
+            opened,
             iteration=iteration,
-            prompt_format=resolve_prompt_format(prompt_format, store, engine.model_id),
+            prompt_format=resolve_prompt_format(prompt_format, store, opened.model_id),
             sampling=sampling,
             n_examples=examples,
             limit=limit,
@@ -228,6 +290,10 @@ def curate(
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
     progress: ProgressOption = True,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+    cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
     """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
     from inference.curate import curate as run_curate
@@ -238,17 +304,14 @@ def curate(
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
     store = _warehouse(warehouse)
     _run_model_stage(
-        model,
-        server,
-        parallel,
-        threads,
-        lambda engine: run_curate(
+        StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
+        lambda opened: run_curate(
             store,
-            engine,
+            opened,
             mode=mode,
             iteration=iteration,
             augment_iteration=augment_iteration,
-            prompt_format=resolve_prompt_format(prompt_format, store, engine.model_id),
+            prompt_format=resolve_prompt_format(prompt_format, store, opened.model_id),
             system=system,
             limit=limit,
             batch_rows=batch_rows,
@@ -457,6 +520,10 @@ def iterate(
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
     progress: ProgressOption = True,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+    cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
     """The Humpback loop: train M_yx and augment; train M0 and curate; train M_t on seeds + A^(t), rescore."""
     package = _training()

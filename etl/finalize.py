@@ -29,16 +29,16 @@ from etl.settings import Settings
 from warehouse.schemas import DOCUMENTS, REJECTS, SEGMENTS, STAGED_SEGMENTS
 from warehouse.store import STAGED_TABLES, Warehouse
 
-_SCHEMAS = {"documents": DOCUMENTS, "segments": SEGMENTS, "rejects": REJECTS}
+SCHEMAS = {"documents": DOCUMENTS, "segments": SEGMENTS, "rejects": REJECTS}
 _STAGED_SCHEMAS = {"documents": DOCUMENTS, "segments": STAGED_SEGMENTS, "rejects": REJECTS}
-_ROW_KEYS = {
+ROW_KEYS = {
     "documents": pl.col("doc_id") + "|" + pl.col("source"),
     "segments": pl.col("segment_id"),
     "rejects": pl.col("reject_id"),
 }
 _ROWS_PER_FILE = 500_000
 # The staged columns the language and quality rules read.
-_SIGNALS = [
+SIGNALS = [
     "segment_id",
     "lang",
     "lang_score",
@@ -114,13 +114,13 @@ def member_passes(files: list[str], members: pl.Series, settings: Settings) -> p
     parts = [pl.DataFrame(schema={"segment_id": pl.String, "passes": pl.Boolean, "file": pl.String})]
     if wanted.height:
         for path in files:
-            signals = pl.read_parquet(path, columns=_SIGNALS).join(wanted, on="segment_id", how="semi")
+            signals = pl.read_parquet(path, columns=SIGNALS).join(wanted, on="segment_id", how="semi")
             passes = filter_reasons(settings).list.len() == 0
             parts.append(signals.select("segment_id", passes=passes, file=pl.lit(path)))
     return pl.concat(parts)
 
 
-class _PartWriter:
+class PartWriter:
     """Writes rows of one table into part files of at most _ROWS_PER_FILE rows."""
 
     def __init__(self, folder: Path, schema: pa.Schema) -> None:
@@ -146,6 +146,23 @@ class _PartWriter:
         elif self.part == 0 and self.rows == 0:  # an empty table is still a readable table
             pq.write_table(self.schema.empty_table(), self.folder / "part-00000.parquet")
             self.rows = -1
+
+
+def finish_file(
+    table: str, frame: pl.DataFrame, drop_keys: pl.DataFrame, clusters: pl.DataFrame, settings: Settings
+) -> pl.DataFrame:
+    """One staged batch file's rows of the public table: without `drop_keys` (rows another batch file
+    also staged and keeps), and for segments with their filter reasons and duplicate flags from
+    `clusters` (its rows of the duplicate clusters). Both engines build the tables with it."""
+    if drop_keys.height:
+        frame = (
+            frame.with_columns(row_key=ROW_KEYS[table])
+            .join(drop_keys.select("row_key"), on="row_key", how="anti")
+            .drop("row_key")
+        )
+    if table == "segments":
+        frame = _finish_segments(frame.drop("bands"), clusters, settings)
+    return frame
 
 
 def _finish_segments(frame: pl.DataFrame, clusters: pl.DataFrame, settings: Settings) -> pl.DataFrame:
@@ -202,20 +219,11 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB
         dropped = repeated.filter(pl.col("table_name") == table)
 
         def build(folder: Path, table: str = table, dropped: pl.DataFrame = dropped) -> None:
-            writer = _PartWriter(folder, _SCHEMAS[table])
+            writer = PartWriter(folder, SCHEMAS[table])
             for path in staged[table]:
-                frame = pl.read_parquet(path)
-                if dropped.height:  # a row staged twice is written from the first batch file only
-                    others = dropped.filter(pl.col("keep_file") != path).select("row_key")
-                    frame = (
-                        frame.with_columns(row_key=_ROW_KEYS[table])
-                        .join(others, on="row_key", how="anti")
-                        .drop("row_key")
-                    )
-                if table == "segments":
-                    own = clusters_by_file.get((path,), no_clusters)
-                    frame = _finish_segments(frame.drop("bands"), own, settings)
-                writer.write(frame.to_arrow())
+                others = dropped.filter(pl.col("keep_file") != path).select("row_key")
+                own = clusters_by_file.get((path,), no_clusters)
+                writer.write(finish_file(table, pl.read_parquet(path), others, own, settings).to_arrow())
             writer.close()
 
         warehouse.replace_table(table, build)

@@ -1,4 +1,8 @@
-"""The local engine: stream records into batches, run them on a process pool, commit, finalize.
+"""The ETL driver and its local engine: stream records into batches, run them, commit, finalize.
+
+The driver loop (`run_etl`) is the same for both engines; an engine supplies the batches, runs them and
+builds the public tables. This module's `LocalEngine` runs on a process pool; `etl/cluster/` holds the
+Ray engine.
 
 Isolation: each batch runs in a worker process of a pebble pool. Inside the worker a page that runs
 past its timeout is interrupted (SIGALRM); if a page hangs in native code or kills its worker, the
@@ -38,6 +42,7 @@ class RunReport:
     pages_isolated: int = 0  # pages rerun one per task after their batch failed
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    engine: str = "local"
     final: FinalizeReport | None = None
 
 
@@ -46,7 +51,8 @@ def item_key(item: Item) -> str:
 
 
 def plan_batches(items: Iterable[Item], size: int) -> Iterator[tuple[str, list[Item]]]:
-    """Group items into batches whose id is content-addressed by their members."""
+    """Group items into batches whose id is content-addressed by their members. Engines call it on one
+    input file at a time, so a batch never spans files and the Ray engine can read files apart."""
     batch: list[Item] = []
     for item in items:
         batch.append(item)
@@ -77,13 +83,22 @@ class LocalEngine:
     def _timeout(self, n_pages: int) -> float:
         return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
 
-    def submit(self, batch_id: str, items: list[Item], write: bool = True):
+    def batches(
+        self, files: list[tuple[str, Path]], stats: ReadStats
+    ) -> Iterator[tuple[str, int, list[Item]]]:
+        """(batch_id, n_items, items), read in this process, one file at a time."""
+        size = self.settings.read.records_per_batch
+        for file in files:
+            for batch_id, items in plan_batches(iter_records([file], self.settings.read, stats), size):
+                yield batch_id, len(items), items
+
+    def submit(self, batch_id: str, items: list[Item], n_items: int = 0, write: bool = True):
         root = str(self.warehouse.root) if write else None
         return self.pool.schedule(
             self.task, (batch_id, items, self.settings, root), timeout=self._timeout(len(items))
         )
 
-    def result(self, batch_id: str, items: list[Item], future) -> tuple[dict[str, int], int]:
+    def result(self, batch_id: str, items: list[Item], n_items: int, future) -> tuple[dict[str, int], int]:
         """Wait for a batch and return its row counts (its files are written) and how many pages
         had to be rerun alone. If the batch failed as a whole (a hang, a dead worker, or an error
         that is not the disk's), its pages run one per task and their merged tables are written here,
@@ -116,6 +131,9 @@ class LocalEngine:
             reason, detail = "processing_error", f"{type(exc).__name__}: {exc}"
         return failed_batch(batch_id, [item], "extract", reason, detail)
 
+    def finalize(self) -> FinalizeReport:
+        return finalize(self.warehouse, self.settings)
+
     def close(self) -> None:
         self.pool.close()
         self.pool.join()
@@ -140,58 +158,67 @@ def run_etl(
     settings: Settings,
     workers: int | None = None,
     show_progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunReport:
+    """Run the ETL on `engine` "local" (a process pool of `workers`) or "ray" (a local Ray instance of
+    `workers` CPUs, or the cluster at `address`)."""
     warehouse = Warehouse(warehouse_dir)
     with warehouse.exclusive():
-        return _run(inputs, warehouse, settings, workers, show_progress)
+        if engine == "ray":
+            from etl.cluster.engine import open_ray_engine
+
+            ray_engine = open_ray_engine(settings, warehouse, workers, address)
+            return _run(inputs, warehouse, settings, ray_engine, show_progress, "ray")
+        if engine != "local":
+            raise ValueError(f"unknown engine {engine!r}: choose local or ray")
+        local = LocalEngine(workers or os.cpu_count() or 1, settings, warehouse)
+        return _run(inputs, warehouse, settings, local, show_progress, "local")
 
 
 def _run(
-    inputs: list[Path], warehouse: Warehouse, settings: Settings, workers: int | None, show_progress: bool
+    inputs: list[Path], warehouse: Warehouse, settings: Settings, engine, show_progress: bool, name: str
 ) -> RunReport:
     started = time.monotonic()
     fingerprint = settings.staging_fingerprint()
     stats = ReadStats()
     files = discover_inputs(inputs, stats)
-    report = RunReport(inputs=len(files))
-    workers = workers or os.cpu_count() or 1
-    engine = LocalEngine(workers, settings, warehouse)
+    report = RunReport(inputs=len(files), engine=name)
     window: deque = deque()
+    in_flight = 2 * engine.workers
     bar = _progress(sum(p.stat().st_size for _, p in files)) if show_progress else None
     pages = 0
 
     def drain_one() -> None:
         nonlocal pages
-        batch_id, items, future = window.popleft()
-        counts, isolated = engine.result(batch_id, items, future)
+        batch_id, items, n_items, future = window.popleft()
+        counts, isolated = engine.result(batch_id, items, n_items, future)
         report.pages_isolated += isolated
         warehouse.commit(batch_id, {"fingerprint": fingerprint, **counts})
-        pages += len(items)
+        pages += n_items
         if bar is not None:
             bar.set_postfix_str(f"{pages} pages, {pages / max(bar.format_dict['elapsed'], 1e-9):.1f} pages/s")
             bar.update(stats.bytes_done - bar.n)
 
     try:
-        for batch_id, items in plan_batches(
-            iter_records(files, settings.read, stats), settings.read.records_per_batch
-        ):
+        for batch_id, n_items, items in engine.batches(files, stats):
             report.batches += 1
-            report.records += len(items)
+            report.records += n_items
             if warehouse.is_committed(batch_id, fingerprint):
                 report.batches_skipped += 1
-                pages += len(items)
+                pages += n_items
                 continue
-            window.append((batch_id, items, engine.submit(batch_id, items)))
-            while len(window) > 2 * workers:
+            window.append((batch_id, items, n_items, engine.submit(batch_id, items, n_items)))
+            while len(window) > in_flight:
                 drain_one()
         while window:
             drain_one()
+        report.skipped = dict(stats.skipped)
+        report.final = engine.finalize()
     finally:
         engine.close()
         if bar is not None:
             bar.update(stats.bytes_done - bar.n)
             bar.close()
-    report.skipped = dict(stats.skipped)
-    report.final = finalize(warehouse, settings)
     report.seconds = time.monotonic() - started
     return report

@@ -75,7 +75,7 @@ def augment(
             pending = pending.head(limit)
         params_json = sampling.to_json()
 
-        def compute(chunk: pl.DataFrame) -> pl.DataFrame:
+        def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             inputs = cut_input(chunk["text"], sampling.max_input_chars)
             ids = chunk["segment_id"].to_list()
             seeds_ = [row_seed(sampling.seed, f"{sid}|{iteration}") for sid in ids]
@@ -121,6 +121,7 @@ def augment(
             key="segment_id",
             scope=f"{iteration}|{engine.model_id}|{prompt.version}",
             pending=pending,
+            engine=engine,
             compute=compute,
             batch_rows=batch_rows,
             report=report,

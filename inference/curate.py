@@ -119,7 +119,7 @@ def curate(
             sort_keys=True,
         )
 
-        def compute(chunk: pl.DataFrame) -> pl.DataFrame:
+        def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             inputs = cut_input(chunk["text"], sampling.max_input_chars)
             pairs = zip(chunk["instruction"], inputs["text"], strict=True)
             suffixes = [prompt.suffix(instruction, text) for instruction, text in pairs]
@@ -156,6 +156,7 @@ def curate(
             key="augmentation_id",
             scope=f"{iteration}|{engine.model_id}|{prompt.version}|{mode}",
             pending=pending,
+            engine=engine,
             compute=compute,
             batch_rows=batch_rows,
             report=report,

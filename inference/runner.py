@@ -18,6 +18,7 @@ import pyarrow as pa
 import xxhash
 from tqdm import tqdm
 
+from inference.engines.base import Engine
 from warehouse.store import Warehouse
 
 
@@ -48,12 +49,16 @@ def run_batches(
     key: str,
     scope: str,
     pending: pl.DataFrame,
-    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    engine: Engine,
+    compute: Callable[[Engine, pl.DataFrame], pl.DataFrame],
     batch_rows: int,
     report: StageReport,
     show_progress: bool = True,
 ) -> StageReport:
     """Compute `pending` in batches of `batch_rows` and append each batch to `table` as it finishes.
+
+    `compute(engine, chunk)` runs where the engine puts it: in this process, or in a Ray actor
+    (`inference/engines/ray_pool.py`); batches are written here, in the order they finish.
 
     `scope` names what else makes a row (model, prompt version, mode...): batches of the same keys
     under another scope are other files.
@@ -69,11 +74,12 @@ def run_batches(
         dynamic_ncols=True,
         smoothing=0.1,
     )
+    chunks = [pending.slice(offset, batch_rows) for offset in range(0, pending.height, batch_rows)]
     try:
-        for offset in range(0, pending.height, batch_rows):
-            chunk = pending.slice(offset, batch_rows)
+        for index, computed in engine.map_batches(compute, chunks):
+            chunk = chunks[index]
             batch_id = xxhash.xxh3_128_hexdigest("\n".join([scope, *chunk[key].to_list()]).encode())
-            rows = compute(chunk).with_columns(
+            rows = computed.with_columns(
                 batch_id=pl.lit(batch_id),
                 created_at=pl.lit(datetime.now(UTC)),
             )

@@ -227,7 +227,7 @@ def run_one_batch(warehouse: Warehouse, task, payloads: dict[str, bytes]) -> tup
     items = [RawRecord(source=name, url=None, payload=payload) for name, payload in payloads.items()]
     engine = LocalEngine(2, Settings(), warehouse, task=task)
     try:
-        counts, isolated = engine.result("batch", items, engine.submit("batch", items))
+        counts, isolated = engine.result("batch", items, len(items), engine.submit("batch", items))
     finally:
         engine.close()
     documents = pq.read_table(warehouse.staged_path("documents", "batch")).to_pylist()

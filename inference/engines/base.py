@@ -6,9 +6,11 @@ row. Engines keep the prefix in llama.cpp's KV cache so a row only costs its suf
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import polars as pl
 
 from inference.sampling import Sampling
 
@@ -50,7 +52,23 @@ class Engine(Protocol):
         """One sampled continuation per row, each from its own seed."""
         ...
 
+    def map_batches(
+        self, compute: Callable[[Engine, pl.DataFrame], pl.DataFrame], chunks: Sequence[pl.DataFrame]
+    ) -> Iterator[tuple[int, pl.DataFrame]]:
+        """(index, compute(engine, chunk)) for every chunk, in the order they finish."""
+        ...
+
     def close(self) -> None: ...
+
+
+class InProcessBatches:
+    """`map_batches` for an engine that runs in this process: one chunk after the other."""
+
+    def map_batches(
+        self, compute: Callable[[Engine, pl.DataFrame], pl.DataFrame], chunks: Sequence[pl.DataFrame]
+    ) -> Iterator[tuple[int, pl.DataFrame]]:
+        for index, chunk in enumerate(chunks):
+            yield index, compute(self, chunk)  # type: ignore[arg-type]
 
 
 def common_prefix(texts: Sequence[str]) -> str:

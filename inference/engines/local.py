@@ -26,7 +26,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp._internals import LlamaContext, LlamaModel
 
-from inference.engines.base import Choice, Completion, common_prefix, cut_at_stop
+from inference.engines.base import Choice, Completion, InProcessBatches, common_prefix, cut_at_stop
 from inference.models import file_sha256
 from inference.sampling import Sampling, sample_token
 
@@ -48,7 +48,7 @@ class _Row:
     logits_at: int = -1  # this row's output index in the current batch
 
 
-class LocalEngine:
+class LocalEngine(InProcessBatches):
     """A GGUF model loaded in this process."""
 
     def __init__(

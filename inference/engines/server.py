@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from inference.engines.base import Choice, Completion, common_prefix
+from inference.engines.base import Choice, Completion, InProcessBatches, common_prefix
 from inference.sampling import Sampling
 
 TOP_LOGPROBS = 20  # the five score digits are nearly always among the 20 likeliest tokens
@@ -24,7 +24,7 @@ class ServerError(RuntimeError):
     pass
 
 
-class ServerEngine:
+class ServerEngine(InProcessBatches):
     def __init__(self, url: str, concurrency: int = 4, timeout_s: float = 600.0) -> None:
         self.url = url.rstrip("/")
         self.model_source = self.url

@@ -1,0 +1,144 @@
+"""The Ray engine of the ETL: one reader task per input file, one task per batch, a distributed finalize.
+
+A reader task streams its file's batches (a Ray streaming generator, with backpressure), so the
+payloads go from the reader's node to the processing node without passing through the driver. Each
+batch runs `run_batch`, the local engine's task: it writes the batch's staged files to the warehouse
+(a path every node reads and writes) and returns row counts; the driver commits the batch. Batch ids
+are the local engine's (`plan_batches` over one file at a time), so a run can be resumed by either
+engine. A batch that fails as a whole (a hang past its timeout, a dead worker) has its pages rerun one
+per task, and only those that fail again become rejects, as in the local engine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import ray
+from ray.exceptions import GetTimeoutError, OutOfMemoryError, RayTaskError, WorkerCrashedError
+
+from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
+from etl.finalize import FinalizeReport
+from etl.pipeline import plan_batches
+from etl.readers import iter_records
+from etl.records import ReadStats
+from etl.settings import Settings
+from warehouse.store import Warehouse
+
+_READ_AHEAD = 4  # batches a reader may have ready before the driver takes them (backpressure)
+
+
+@ray.remote(num_cpus=0)
+def read_file(kind: str, path: str, settings: Settings) -> Iterator[object]:
+    """Yields, per batch, a header ("batch", batch_id, n_items, bytes read) and then its items;
+    finally ("end", skipped counts, file size). Reading costs little next to extraction, so readers
+    take no CPU from the batch tasks, as the local engine's main process reads beside its workers."""
+    stats = ReadStats()
+    for batch_id, items in plan_batches(
+        iter_records([(kind, Path(path))], settings.read, stats), settings.read.records_per_batch
+    ):
+        yield ("batch", batch_id, len(items), stats.bytes_done)
+        yield items
+    yield ("end", dict(stats.skipped), stats.bytes_done)
+
+
+def open_ray_engine(
+    settings: Settings, warehouse: Warehouse, workers: int | None = None, address: str | None = None
+) -> RayEngine:
+    """Join the cluster at `address`, or start a local Ray instance of `workers` CPUs."""
+    from etl.cluster.runtime import cluster_cpus, start_ray
+
+    start_ray(address, num_cpus=workers)
+    return RayEngine(settings, warehouse, cluster_cpus())
+
+
+class RayEngine:
+    """The local engine's interface (batches, submit, result, finalize, close) over Ray tasks."""
+
+    def __init__(
+        self, settings: Settings, warehouse: Warehouse, workers: int, task: Callable = run_batch
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self._process = ray.remote(task)  # run_batch; a test swaps in a task that crashes on purpose
+        self.workers = workers  # CPUs in the cluster: the driver keeps twice as many batches in flight
+
+    def batches(self, files: list[tuple[str, Path]], stats: ReadStats) -> Iterator[tuple[str, int, object]]:
+        """(batch_id, n_items, reference to the items) over all files, in file order; the next file's
+        reader starts while this one's batches are taken, so files follow each other without a gap."""
+        options = {"_generator_backpressure_num_objects": 2 * _READ_AHEAD}
+        readers = [
+            read_file.options(**options).remote(kind, str(path), self.settings) for kind, path in files[:1]
+        ]
+        for index in range(len(files)):
+            if index + 1 < len(files):
+                kind, path = files[index + 1]
+                readers.append(read_file.options(**options).remote(kind, str(path), self.settings))
+            reader = readers[index]
+            start = stats.bytes_done
+            while True:
+                header = ray.get(next(reader))
+                if header[0] == "end":
+                    stats.skipped.update(Counter(header[1]))
+                    stats.bytes_done = start + header[2]
+                    break
+                _, batch_id, n_items, done = header
+                stats.bytes_done = start + done
+                yield batch_id, n_items, next(reader)
+            readers[index] = None  # let the finished generator go
+
+    def _timeout(self, n_pages: int) -> float:
+        return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
+
+    def submit(self, batch_id: str, items: object, n_items: int) -> ray.ObjectRef:
+        # One retry: a worker lost with its node is worth retrying; a page that kills its worker
+        # kills it again, and is then found by the one-page-per-task rerun.
+        return self._process.options(max_retries=1).remote(
+            batch_id, items, self.settings, str(self.warehouse.root)
+        )
+
+    def result(self, batch_id: str, items: object, n_items: int, future: ray.ObjectRef) -> tuple[dict, int]:
+        try:
+            return ray.get(future, timeout=self._timeout(n_items)), 0
+        except GetTimeoutError:
+            ray.cancel(future, force=True)
+        except RayTaskError as exc:
+            if isinstance(exc.cause, OSError):  # the warehouse's disk, not the input: stop the run
+                raise exc.cause from exc
+        except (WorkerCrashedError, OutOfMemoryError):
+            pass
+        pages: list[Item] = ray.get(items)
+        singles = [
+            (item, self._process.options(max_retries=0).remote(batch_id, [item], self.settings, None))
+            for item in pages
+        ]
+        result = merge([self._single_result(batch_id, item, ref) for item, ref in singles])
+        self.warehouse.write_staged(batch_id, result.tables())
+        return result.counts(), len(pages)
+
+    def _single_result(self, batch_id: str, item: Item, ref: ray.ObjectRef) -> BatchResult:
+        try:
+            return ray.get(ref, timeout=self._timeout(1))
+        except GetTimeoutError:
+            ray.cancel(ref, force=True)
+            reason, detail = "timeout", "the page hung its worker past the hard timeout"
+        except OutOfMemoryError as exc:
+            reason, detail = "out_of_memory", str(exc)[:500]
+        except WorkerCrashedError as exc:
+            reason, detail = "worker_crashed", f"the worker process died on this page: {exc}"[:500]
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, MemoryError):
+                reason, detail = "out_of_memory", str(cause)
+            else:
+                reason, detail = "processing_error", f"{type(cause).__name__}: {cause}"
+        return failed_batch(batch_id, [item], "extract", reason, detail)
+
+    def finalize(self) -> FinalizeReport:
+        from etl.cluster.finalize import finalize_on_ray
+
+        return finalize_on_ray(self.warehouse, self.settings, self.workers)
+
+    def close(self) -> None:
+        pass  # a local Ray instance stops with the process; a cluster outlives the run
