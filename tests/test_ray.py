@@ -114,6 +114,14 @@ def test_ray_etl_equals_local_on_real_warcs_and_resumes(shared: Path, tmp_path: 
     segments = table(tmp_path / "ray", "segments")
     assert segments.filter(pl.col("is_duplicate")).height > 0
 
+    # Other partition counts (one for a one-CPU instance, three): the same tables.
+    from etl.cluster.finalize import finalize_on_ray
+
+    for partitions in (1, 3):
+        finalize_on_ray(Warehouse(tmp_path / "ray"), Settings(), partitions)
+        for name in STAGED_TABLES:
+            assert table(tmp_path / "ray", name).equals(table(tmp_path / "local", name)), (partitions, name)
+
     again = run_etl(inputs, tmp_path / "ray", Settings(), show_progress=False, engine="ray")
     assert again.batches_skipped == again.batches
     for name in STAGED_TABLES:

@@ -44,6 +44,11 @@ def _group_of(n_files: int, n_groups: int) -> pl.Expr:
     return (pl.col("file_index") // max(1, math.ceil(n_files / n_groups))).cast(pl.Int64)
 
 
+def _returns(parts: list[pl.DataFrame]) -> list[pl.DataFrame] | pl.DataFrame:
+    """What a task called through `_refs` returns: Ray takes a task's one return value as it is."""
+    return parts if len(parts) > 1 else parts[0]
+
+
 def _refs(task, k: int, *args) -> list[ray.ObjectRef]:
     """Call a task that returns k objects: always a list of k references (Ray gives a bare one for 1)."""
     refs = task.options(num_returns=k).remote(*args)
@@ -77,12 +82,12 @@ def _key_edges(*parts: pl.DataFrame) -> pl.DataFrame:
 
 @ray.remote
 def _adjacency(n: int, edges: pl.DataFrame) -> list[pl.DataFrame]:
-    return cc.hash_partition(cc.both_directions(edges), "u", n)
+    return _returns(cc.hash_partition(cc.both_directions(edges), "u", n))
 
 
 @ray.remote
 def _downward(n: int, edges: pl.DataFrame) -> list[pl.DataFrame]:
-    return cc.hash_partition(cc.downward(edges), "u", n)
+    return _returns(cc.hash_partition(cc.downward(edges), "u", n))
 
 
 @ray.remote(num_returns=2)
@@ -99,12 +104,12 @@ def _small_star(*parts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 def _labelled(n: int, n_members: int, *parts: pl.DataFrame) -> list[pl.DataFrame]:
     """Components joined to member rows in one node partition, re-partitioned by component."""
     members, adjacency = pl.concat(parts[:n_members]), pl.concat(parts[n_members:])
-    return cc.hash_partition(cc.labelled_members(adjacency, members), "component", n)
+    return _returns(cc.hash_partition(cc.labelled_members(adjacency, members), "component", n))
 
 
 @ray.remote
 def _kept(n_files: int, n_groups: int, *parts: pl.DataFrame) -> list[pl.DataFrame]:
-    return cc.split_by(cc.kept_members(pl.concat(parts)), _group_of(n_files, n_groups), n_groups)
+    return _returns(cc.split_by(cc.kept_members(pl.concat(parts)), _group_of(n_files, n_groups), n_groups))
 
 
 @ray.remote
@@ -113,7 +118,7 @@ def _row_keys(table: str, files: list[tuple[int, str]], n: int) -> list[pl.DataF
         pl.read_parquet(path).select(row_key=ROW_KEYS[table], file_index=pl.lit(index, pl.Int32))
         for index, path in files
     ]
-    return cc.hash_partition(pl.concat(frames), "row_key", n)
+    return _returns(cc.hash_partition(pl.concat(frames), "row_key", n))
 
 
 @ray.remote
@@ -122,7 +127,7 @@ def _repeated(n_files: int, n_groups: int, *parts: pl.DataFrame) -> list[pl.Data
     rows = pl.concat(parts)
     first = pl.col("file_index").min().over("row_key")
     drop = rows.filter((pl.len().over("row_key") > 1) & (pl.col("file_index") != first)).unique()
-    return cc.split_by(drop, _group_of(n_files, n_groups), n_groups)
+    return _returns(cc.split_by(drop, _group_of(n_files, n_groups), n_groups))
 
 
 @ray.remote
