@@ -50,7 +50,22 @@ def open_ray_engine(
     from etl.cluster.runtime import cluster_cpus, start_ray
 
     start_ray(address, num_cpus=workers)
-    return RayEngine(settings, warehouse, cluster_cpus())
+    cpus = cluster_cpus()
+    # Fire and forget: the workers import the extraction stack while the readers start.
+    for _ in range(cpus):
+        _warm_up.remote()
+    return RayEngine(settings, warehouse, cpus)
+
+
+@ray.remote
+def _warm_up() -> None:
+    """Import the extraction stack and load the language model: about a second, once per worker."""
+    import polars as pl
+
+    import etl.worker  # noqa: F401
+    from etl.filters.language import detect_languages
+
+    detect_languages(pl.Series(["warm up"]))
 
 
 class RayEngine:

@@ -23,11 +23,14 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         return
     _loopback_only()
+    # A local instance's processes inherit this environment; a runtime_env would route every
+    # worker's start through Ray's runtime-env agent, which costs time on a small machine.
+    for name, value in WORKER_ENV.items():
+        os.environ.setdefault(name, value)
     ray.init(
         num_cpus=num_cpus or os.cpu_count() or 1,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",
-        runtime_env=runtime_env,
         log_to_driver=False,
         # The object store holds batches in flight, not the corpus: a bounded one suits a laptop.
         object_store_memory=512 * 1024**2,
