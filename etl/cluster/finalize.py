@@ -175,10 +175,9 @@ def connected_components(edges: list[ray.ObjectRef], n: int) -> tuple[list[ray.O
 
 
 def duplicate_clusters_on_ray(
-    segment_files: list[tuple[int, str]], settings: Settings, n: int, n_groups: int
+    segment_files: list[tuple[int, str]], settings_ref: ray.ObjectRef, n: int, n_groups: int
 ) -> list[list[ray.ObjectRef]]:
     """Steps 1-4: per writer group, the references to its cluster rows."""
-    settings_ref = ray.put(settings)
     mapped = [_refs(_segment_keys, 2 * n, g, settings_ref, n) for g in _chunks(segment_files, n_groups)]
     edges = [_key_edges.remote(*[m[i] for m in mapped]) for i in range(n)]
     stars, _ = connected_components(edges, n)
@@ -198,10 +197,9 @@ def finalize_on_ray(warehouse: Warehouse, settings: Settings, workers: int) -> F
     n_files = len(batch_ids)
     n = max(1, workers)  # hash partitions of every shuffle
     n_groups = max(1, min(n_files, 4 * workers))  # writer tasks, and part files, per table
-    groups = _chunks(staged["segments"], n_groups)
-    n_groups = len(groups)  # contiguous runs can come out fewer than asked
-    clusters = duplicate_clusters_on_ray(staged["segments"], settings, n, n_groups)
+    n_groups = len(_chunks(staged["segments"], n_groups))  # contiguous runs can come out fewer
     settings_ref = ray.put(settings)
+    clusters = duplicate_clusters_on_ray(staged["segments"], settings_ref, n, n_groups)
     for table in STAGED_TABLES:
         files = staged[table]
         keyed = [_refs(_row_keys, n, table, g, n) for g in _chunks(files, n_groups)]
