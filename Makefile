@@ -18,6 +18,9 @@ SERVER ?=
 MODE ?= direct
 SEEDS ?=
 PORT ?= 8080
+# Self-Instruct: TASKS seed-task JSONL files (none: the embedded seed set), TARGET generated tasks.
+TASKS ?=
+TARGET ?= 8
 K ?= 4
 FORMAT ?= chat
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
@@ -28,7 +31,8 @@ ITERATIONS ?= 2
 PRESET ?= tiny
 ITERATE_ARGS ?=
 
-.PHONY: install install-training etl seeds augment curate iterate report serve sql export test lint bench bench-training clean
+.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export test lint \
+	bench bench-training clean
 
 install: $(STAMP)
 
@@ -65,6 +69,13 @@ augment: $(STAMP)
 curate: $(STAMP)
 	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS) $(ENGINE_ARGS)
 
+# Self-Instruct on the same warehouse: load the seed tasks, grow the pool to TARGET generated tasks
+# (classified, with instances), then rate the instances with the same self-curation.
+self-instruct: $(STAMP)
+	$(BIN)/humpback tasks load $(TASKS) --warehouse $(WAREHOUSE)
+	$(BIN)/humpback self-instruct --warehouse $(WAREHOUSE) --target $(TARGET) $(MODEL_ARGS) $(ENGINE_ARGS)
+	$(BIN)/humpback curate --pairs self-instruct --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS) $(ENGINE_ARGS)
+
 # The Humpback loop on the warehouse: train M_yx and augment, train M0 and curate, train M1 and rescore.
 iterate: $(TRAIN_STAMP)
 	$(BIN)/humpback iterate --warehouse $(WAREHOUSE) --iterations $(ITERATIONS) --preset $(PRESET) \
@@ -84,10 +95,11 @@ serve: $(STAMP)
 sql: $(STAMP)
 	$(BIN)/humpback sql "$(Q)" --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT))
 
-# The seed set and A_k as training JSONL: make export OUT=train.jsonl [K=4.5] [FORMAT=alpaca] [EXCLUDE=eval.jsonl]
+# The seed set and A_k as training JSONL: make export OUT=train.jsonl [K=4.5] [FORMAT=alpaca]
+# [EXCLUDE=eval.jsonl] [SELF_INSTRUCT=1: add the curated Self-Instruct pairs]
 export: $(STAMP)
 	$(BIN)/humpback export --warehouse $(WAREHOUSE) --out $(OUT) --min-score $(K) --format $(FORMAT) \
-		$(if $(EXCLUDE),--exclude $(EXCLUDE))
+		$(if $(EXCLUDE),--exclude $(EXCLUDE)) $(if $(SELF_INSTRUCT),--self-instruct)
 
 # The report test renders the page in a real headless browser: Debian's Chromium, driven by Playwright.
 CHROMIUM := /usr/bin/chromium
@@ -108,6 +120,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
 	$(BIN)/python benchmarks/views_vs_polars.py
 	$(BIN)/python benchmarks/etl_ray_scaling.py
+	$(BIN)/python benchmarks/novelty_filter.py
 
 bench-training: $(TRAIN_STAMP)
 	$(BIN)/python benchmarks/training_lora_vs_full.py

@@ -224,6 +224,97 @@ def seed_load(
         )
 
 
+tasks_app = typer.Typer(no_args_is_help=True, help="The Self-Instruct task pool.")
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.command("load")
+def tasks_load(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="JSONL(.gz) of Self-Instruct seed tasks (instruction, instances, is_classification) or "
+            "instruction/input/output records. None: the embedded seed set."
+        ),
+    ] = None,
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+) -> None:
+    """Add seed tasks to the warehouse's seed_tasks table."""
+    from etl.seeds.tasks import add_seed_tasks
+    from warehouse.store import Warehouse, WarehouseBusy
+
+    missing = [str(p) for p in paths or [] if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"task file not found: {', '.join(missing)}", param_hint="PATHS")
+    try:
+        report = add_seed_tasks(Warehouse(warehouse), paths)
+    except WarehouseBusy as exc:
+        raise _fail(exc) from exc
+    read = ", ".join(f"{name}: {n:,}" for name, n in report.read.items())
+    typer.echo(
+        f"seed tasks read ({read}); added {report.added:,}, already present {report.already_present:,}, "
+        f"table now {report.total:,}"
+    )
+    if report.skipped:
+        typer.echo(
+            "lines without a task: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
+        )
+
+
+@app.command("self-instruct")
+def self_instruct_command(
+    target: Annotated[int, typer.Option(help="Grow the pool to this many generated tasks.")],
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    model: ModelOption = None,
+    server: ServerOption = None,
+    seed: Annotated[int, typer.Option(help="Run seed: the prompts' instructions and every sample.")] = 0,
+    prompts_per_round: Annotated[int, typer.Option(help="Generation prompts per round.")] = 8,
+    max_rounds: Annotated[
+        int | None, typer.Option(help="Stop after this many rounds, even short of --target.")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Instances sampled per generated task.")] = 2,
+    parallel: ParallelOption = 8,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 16,
+    progress: ProgressOption = True,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+    cpus_per_actor: CpusPerActorOption = 2,
+) -> None:
+    """Self-Instruct: new tasks from the pool (ROUGE-L novelty filter), their classification and instances.
+
+    Without seed tasks in the warehouse, the embedded seed set is loaded first (humpback tasks load)."""
+    from inference.self_instruct.run import self_instruct
+    from inference.summary import format_self_instruct
+
+    if target < 1:
+        raise typer.BadParameter("give a positive number", param_hint="--target")
+    store = _warehouse(warehouse)
+    where = StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor)
+    try:
+        opened = where.open()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    try:
+        report = self_instruct(
+            store,
+            opened,
+            target,
+            seed=seed,
+            prompts_per_round=prompts_per_round,
+            max_rounds=max_rounds,
+            samples=samples,
+            batch_rows=batch_rows,
+            show_progress=progress,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        opened.close()
+    typer.echo(format_self_instruct(report))
+
+
 @app.command()
 def augment(
     warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
@@ -294,14 +385,24 @@ def curate(
     address: AddressOption = None,
     actors: ActorsOption = None,
     cpus_per_actor: CpusPerActorOption = 2,
+    pairs: Annotated[
+        str,
+        typer.Option(
+            help="backtranslated: the (instruction, segment) pairs; self-instruct: the generated tasks' "
+            "instances (table task_scores)."
+        ),
+    ] = "backtranslated",
 ) -> None:
     """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
+    from inference.curate import PAIRS
     from inference.curate import curate as run_curate
     from inference.formats import resolve_prompt_format
     from inference.prompts.rating import MODES
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    if pairs not in PAIRS:
+        raise typer.BadParameter(f"choose one of {', '.join(PAIRS)}", param_hint="--pairs")
     store = _warehouse(warehouse)
     _run_model_stage(
         StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
@@ -316,6 +417,7 @@ def curate(
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
+            pairs=pairs,
         ),
     )
 
@@ -382,6 +484,10 @@ def export(
         Path | None,
         typer.Option(help="JSONL of evaluation prompts; rows whose instruction overlaps one are dropped."),
     ] = None,
+    self_instruct: Annotated[
+        bool,
+        typer.Option(help="Add the generated Self-Instruct pairs that meet the same k (curate --pairs)."),
+    ] = False,
 ) -> None:
     """Write the seed set and the curated set as training JSONL, with the paper's system prompts."""
     from warehouse.exports import FORMATS, NGRAM, export_training
@@ -394,7 +500,14 @@ def export(
         raise _fail(FileNotFoundError(f"no warehouse at {warehouse}"))
     try:
         report = export_training(
-            warehouse, out, iteration=iteration, min_score=min_score, fmt=format_, mode=mode, exclude=exclude
+            warehouse,
+            out,
+            iteration=iteration,
+            min_score=min_score,
+            fmt=format_,
+            mode=mode,
+            exclude=exclude,
+            self_instruct=self_instruct,
         )
     except ValueError as exc:
         raise _fail(exc) from exc
@@ -431,10 +544,6 @@ def report(
     typer.echo(f"report ({scope}; {len(result.charts)} charts): {result.path.resolve().as_uri()}")
     for name, why in result.missing.items():
         typer.echo(f"  no {name.replace('_', ' ')} chart: {why}")
-
-
-if __name__ == "__main__":
-    app()
 
 
 def _training():
@@ -547,3 +656,7 @@ def iterate(
     except (OSError, ValueError, RuntimeError) as exc:
         raise _fail(exc) from exc
     typer.echo(package.summary.format_iterate(report))
+
+
+if __name__ == "__main__":
+    app()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
 import xxhash
 
 import sql
@@ -15,10 +17,34 @@ from inference.runner import StageReport, run_batches
 from inference.sampling import Sampling
 from warehouse.connect import connect, query
 from warehouse.schemas import SCORES as SCORES_SCHEMA
+from warehouse.schemas import TASK_SCORES
 from warehouse.store import Warehouse
 
 CANDIDATES = tuple(f" {k}" for k in SCORES)  # what follows "Score:" in the direct prompt
 REASONED_STOP = ("\n\n", "\nRequest:")
+
+
+@dataclass(frozen=True)
+class RatedPairs:
+    """Which (instruction, answer) pairs a curation run rates, and where its ratings go."""
+
+    query: str  # sql/inference/*.sql: key, parent, instruction, text and done of every pair
+    table: str
+    schema: pa.Schema
+    key: str  # the rated pair's id column
+    parent: str  # the id of what the answer came from
+
+
+PAIRS = {
+    # instructions backtranslated from web segments (augment)
+    "backtranslated": RatedPairs(
+        "inference/pairs_to_score", "scores", SCORES_SCHEMA, "augmentation_id", "segment_id"
+    ),
+    # Self-Instruct tasks with their generated instances (self-instruct)
+    "self-instruct": RatedPairs(
+        "inference/instances_to_score", "task_scores", TASK_SCORES, "instance_id", "task_id"
+    ),
+}
 
 
 def score_id(augmentation_id: str, iteration: int, model: str, prompt_version: str, mode: str) -> str:
@@ -83,13 +109,18 @@ def curate(
     limit: int | None = None,
     batch_rows: int = 32,
     show_progress: bool = True,
+    pairs: str = "backtranslated",
 ) -> StageReport:
     """Score, as iteration `iteration`, every clean (instruction, segment) pair of `augment_iteration`
     (default: the same; written by `augment_model` when given) not yet scored by this model and mode.
 
     `prompt_format` "chat" prompts a model fine-tuned by humpback_train in its own format, under the
-    system prompt `system`.
+    system prompt `system`. `pairs` "self-instruct" rates the generated tasks' instances instead (the
+    instruction, then its input after a blank line, as the request), into `task_scores`.
     """
+    if pairs not in PAIRS:
+        raise ValueError(f"unknown pairs {pairs!r}; choose one of {', '.join(PAIRS)}")
+    source = PAIRS[pairs]
     prompt = build_rating_prompt(mode, chat=prompt_format == "chat", system=system)
     sampling = sampling or default_sampling(mode)
     with warehouse.exclusive():
@@ -102,14 +133,16 @@ def curate(
             "prompt_version": prompt.version,
             "mode": mode,
         }
-        pairs = query(con, sql.load("inference/pairs_to_score"), params)
+        if pairs != "backtranslated":  # instances have no augmentation iteration or model
+            params = {k: v for k, v in params.items() if not k.startswith("augment_")}
+        rated = query(con, sql.load(source.query), params)
         con.close()
-        pending = pairs.filter(~pl.col("done")).drop("done")
+        pending = rated.filter(~pl.col("done")).drop("done")
         report = StageReport(
-            stage=f"curate ({mode})",
+            stage=f"curate ({mode})" if pairs == "backtranslated" else f"curate {pairs} ({mode})",
             model=engine.model_id,
             prompt_version=prompt.version,
-            already_done=pairs.height - pending.height,
+            already_done=rated.height - pending.height,
         )
         if limit is not None:
             pending = pending.head(limit)
@@ -121,18 +154,18 @@ def curate(
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             inputs = cut_input(chunk["text"], sampling.max_input_chars)
-            pairs = zip(chunk["instruction"], inputs["text"], strict=True)
-            suffixes = [prompt.suffix(instruction, text) for instruction, text in pairs]
+            texts = zip(chunk["instruction"], inputs["text"], strict=True)
+            suffixes = [prompt.suffix(instruction, text) for instruction, text in texts]
             if mode == "direct":
                 columns = _direct(engine, prompt.prefix, suffixes)
             else:
                 columns = _reasoned(engine, prompt.prefix, suffixes, sampling)
-            ids = chunk["augmentation_id"].to_list()
+            ids = chunk[source.key].to_list()
             return pl.DataFrame(
                 {
                     "score_id": [score_id(a, iteration, engine.model_id, prompt.version, mode) for a in ids],
-                    "augmentation_id": ids,
-                    "segment_id": chunk["segment_id"],
+                    source.key: ids,
+                    source.parent: chunk[source.parent],
                     "iteration": iteration,
                     "mode": mode,
                     **columns,
@@ -151,9 +184,9 @@ def curate(
 
         run_batches(
             warehouse=warehouse,
-            table="scores",
-            schema=SCORES_SCHEMA,
-            key="augmentation_id",
+            table=source.table,
+            schema=source.schema,
+            key=source.key,
             scope=f"{iteration}|{engine.model_id}|{prompt.version}|{mode}",
             pending=pending,
             engine=engine,
@@ -162,7 +195,8 @@ def curate(
             report=report,
             show_progress=show_progress,
         )
-        report.extra["curated"] = curated_sizes(warehouse, iteration)
+        if pairs == "backtranslated":
+            report.extra["curated"] = curated_sizes(warehouse, iteration)
         return report
 
 

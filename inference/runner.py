@@ -92,7 +92,7 @@ def run_batches(
             report.completion_tokens += int(rows["completion_tokens"].fill_null(0).sum())
             elapsed = time.perf_counter() - started
             bar.set_postfix_str(f"prompt {report.uncached_tokens / elapsed:,.0f} tok/s", refresh=False)
-            bar.update(rows.height)
+            bar.update(chunk.height)  # the bar counts pending rows; a row may give several
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started

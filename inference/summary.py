@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inference.runner import StageReport
+
+if TYPE_CHECKING:
+    from inference.self_instruct.run import SelfInstructReport
 
 
 def format_stage(report: StageReport) -> str:
@@ -19,10 +24,15 @@ def format_stage(report: StageReport) -> str:
             f"generated {made:,} ({made / report.seconds:,.1f}/s)"
         )
     if report.computed == 0 and report.already_done == 0:
-        source = "kept segments (run humpback etl)" if report.stage == "augment" else "clean augmentations"
-        lines.append(f"  nothing to do: the warehouse has no {source}")
-        if report.stage != "augment":
-            lines[-1] += " (run humpback augment)"
+        if report.stage.startswith("self-instruct"):
+            lines.append("  nothing to do")
+        else:
+            source = (
+                "kept segments (run humpback etl)" if report.stage == "augment" else "clean augmentations"
+            )
+            lines.append(f"  nothing to do: the warehouse has no {source}")
+            if report.stage != "augment":
+                lines[-1] += " (run humpback augment)"
     if report.statuses:
         lines.append("  status: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.statuses.items())))
     for row in report.extra.get("curated", []):  # type: ignore[union-attr]
@@ -31,4 +41,21 @@ def format_stage(report: StageReport) -> str:
             f"{row['pairs']:,} pairs scored; "
             f"A_4 = {row['a4']:,}, A_4.5 = {row['a4_5']:,}, A_5 = {row['a5']:,}"
         )
+    return "\n".join(lines)
+
+
+def format_self_instruct(report: SelfInstructReport) -> str:
+    lines = []
+    if report.seeds_loaded:
+        lines.append(f"loaded the embedded seed set: {report.seeds_loaded} seed tasks")
+    for stage in report.stages:
+        lines.append(format_stage(stage))
+    generate = report.stages[0].extra
+    if generate.get("gave_up"):
+        lines.append(
+            f"  stopped short of the target ({generate['generated']:,} of {generate['target']:,}): the last "
+            "rounds added no new task; try another --seed or model"
+        )
+    tasks = ", ".join(f"{origin} {n:,}" for origin, n in sorted(report.tasks.items()))
+    lines.append(f"tasks table: {tasks}; generated tasks with instances: {report.with_instances:,}")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Training files from the warehouse: the seed set and a curated set, in chat or alpaca JSONL.
 
-The rows and their JSON come from SQL (the `training_pairs` view, `sql/exports/*.sql`), with the
+The rows and their JSON come from SQL (the `export_pairs` view, `sql/exports/*.sql`), with the
 paper's system prompts, which tell the model where an example came from: seed rows "Answer in the
-style of an AI Assistant.", augmented rows "Answer with knowledge from web search.".
+style of an AI Assistant.", augmented rows "Answer with knowledge from web search.". Curated
+Self-Instruct pairs can join them (origin `self_instruct`, with the seed rows' system prompt).
 
 Decontamination: a row is dropped when its instruction shares a run of `NGRAM` words (lowercased,
 punctuation dropped) with an evaluation prompt, or contains the whole of a prompt shorter than that.
@@ -96,11 +97,13 @@ def export_training(
     fmt: str = "chat",
     mode: str = "direct",
     exclude: Path | None = None,
+    self_instruct: bool = False,
 ) -> ExportReport:
-    """Write the seed set and A_k of `iteration` (k = `min_score`) as JSONL to `out`."""
+    """Write the seed set and A_k of `iteration` (k = `min_score`) as JSONL to `out`; with
+    `self_instruct`, also the generated Self-Instruct pairs that meet the same k (origin self_instruct)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    params = {"iteration": iteration, "k": float(min_score), "mode": mode}
+    params = {"iteration": iteration, "k": float(min_score), "mode": mode, "self_instruct": self_instruct}
     report = ExportReport(path=out)
     con = connect_views(warehouse)
     try:

@@ -130,22 +130,118 @@ AUGMENTATIONS = pa.schema(
     ]
 )
 
+# What a rating adds to the rated pair, in `scores` and `task_scores` alike.
+_RATING = [
+    pa.field("iteration", pa.int32(), nullable=False),
+    pa.field("mode", pa.string(), nullable=False),  # direct | reasoned
+    pa.field("score", pa.int8()),  # 1-5; null when no score could be read (see parse_status)
+    pa.field("expected_score", pa.float64()),  # direct: sum of k * p(k); reasoned: the score
+    pa.field("probs", pa.list_(pa.float64())),  # direct: p(1)..p(5), summing to 1
+    pa.field("reasoning", pa.string()),  # reasoned: the model's text before its score line
+    pa.field("raw_output", pa.string()),  # reasoned: everything the model wrote
+    pa.field("parse_status", pa.string(), nullable=False),  # ok | no_match | out_of_range | truncated
+    pa.field("status", pa.string(), nullable=False),  # ok | unscored
+]
+
 SCORES = pa.schema(
     [
         pa.field("score_id", pa.string(), nullable=False),  # XXH3-128 of the key below
         # key: one row per (augmentation_id, model, prompt_version, mode)
         pa.field("augmentation_id", pa.string(), nullable=False),  # the rated (instruction, segment) pair
         pa.field("segment_id", pa.string(), nullable=False),
-        pa.field("iteration", pa.int32(), nullable=False),
-        pa.field("mode", pa.string(), nullable=False),  # direct | reasoned
-        pa.field("score", pa.int8()),  # 1-5; null when no score could be read (see parse_status)
-        pa.field("expected_score", pa.float64()),  # direct: sum of k * p(k); reasoned: the score
-        pa.field("probs", pa.list_(pa.float64())),  # direct: p(1)..p(5), summing to 1
-        pa.field("reasoning", pa.string()),  # reasoned: the model's text before its score line
-        pa.field("raw_output", pa.string()),  # reasoned: everything the model wrote
-        pa.field("parse_status", pa.string(), nullable=False),  # ok | no_match | out_of_range | truncated
+        *_RATING,
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+# Self-Instruct (inference/self_instruct/): seed tasks, generated instructions, their classification and
+# instances, the ratings of the instances, and `tasks`, the pool assembled from all of them.
+INSTANCE = pa.struct([pa.field("input", pa.string()), pa.field("output", pa.string())])
+
+SEED_TASKS = pa.schema(
+    [
+        pa.field("task_id", pa.string(), nullable=False),  # XXH3-128 of the instruction, spaces collapsed
+        pa.field("instruction", pa.string(), nullable=False),
+        pa.field("instances", pa.list_(INSTANCE), nullable=False),  # input "" when the task needs none
+        pa.field("is_classification", pa.bool_()),  # as the file says; null when it says nothing
+        pa.field("source", pa.string(), nullable=False),  # file:line, or embedded:line
+        pa.field("source_format", pa.string(), nullable=False),  # self_instruct | embedded | jsonl
+        pa.field("source_ref", pa.string()),  # the file's task id and name
+    ]
+)
+
+TASK_CANDIDATES = pa.schema(
+    [
+        pa.field("candidate_id", pa.string(), nullable=False),  # XXH3-128 of generation_id and item
+        pa.field("generation_id", pa.string(), nullable=False),  # the prompt: round, index, model, version
+        pa.field("round", pa.int32(), nullable=False),  # generation round, from 1
+        pa.field("prompt_index", pa.int32(), nullable=False),  # the prompt's place in its round
+        pa.field("item", pa.int32()),  # the instruction's number in the model's list; null: none parsed
+        pa.field("task_id", pa.string()),  # XXH3-128 of the instruction, as in seed_tasks
+        pa.field("instruction", pa.string()),  # whitespace collapsed; null when nothing was parsed
+        pa.field("instruction_words", pa.int32()),
+        # ok (joins the pool) | unfinished | empty | too_short | too_long | unsupported | bad_start
+        # | similar | no_items (the prompt gave no instruction at all)
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("similar_to", pa.string()),  # similar: task_id of the pool's most similar instruction
+        pa.field("rouge_l", pa.float64()),  # similar: its ROUGE-L F-measure
+        pa.field("shown_task_ids", pa.list_(pa.string()), nullable=False),  # the prompt's 8 instructions
+        pa.field("raw_output", pa.string()),  # what the model wrote for the prompt
+        pa.field("sampling_seed", pa.int64(), nullable=False),
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+TASK_CLASSES = pa.schema(
+    [
+        pa.field("task_id", pa.string(), nullable=False),  # key: (task_id, model, prompt_version)
+        pa.field("is_classification", pa.bool_()),  # p_yes > 0.5; null when unscored
+        pa.field("p_yes", pa.float64()),  # p(" Yes") over p(" Yes") + p(" No")
         pa.field("status", pa.string(), nullable=False),  # ok | unscored
         *_MODEL_PROVENANCE,
+    ]
+)
+
+TASK_INSTANCES = pa.schema(
+    [
+        pa.field("instance_id", pa.string(), nullable=False),  # XXH3-128 of the key below
+        # key: (task_id, sample, model, prompt_version): one sampled instance per sample
+        pa.field("task_id", pa.string(), nullable=False),
+        pa.field("sample", pa.int32(), nullable=False),
+        pa.field("output_first", pa.bool_(), nullable=False),  # classification: the label, then its input
+        pa.field("input", pa.string()),  # "" when the task needs no input
+        pa.field("output", pa.string()),
+        # ok | unfinished | unparsed | empty_output | same_input_output | duplicate | conflicting_outputs
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("raw_output", pa.string()),
+        pa.field("sampling_seed", pa.int64(), nullable=False),
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+TASK_SCORES = pa.schema(
+    [
+        pa.field("score_id", pa.string(), nullable=False),  # XXH3-128 of the key below
+        # key: one row per (instance_id, model, prompt_version, mode)
+        pa.field("instance_id", pa.string(), nullable=False),  # the rated (instruction + input, output)
+        pa.field("task_id", pa.string(), nullable=False),
+        *_RATING,
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+# The task pool, rebuilt from the tables above after every Self-Instruct run (sql/self_instruct/tasks.sql).
+TASKS = pa.schema(
+    [
+        pa.field("task_id", pa.string(), nullable=False),
+        pa.field("instruction", pa.string(), nullable=False),
+        pa.field("instances", pa.list_(INSTANCE), nullable=False),  # generated: the instances with status ok
+        pa.field("is_classification", pa.bool_()),  # generated: the generating model's decision
+        pa.field("origin", pa.string(), nullable=False),  # seed | generated
+        pa.field("round", pa.int32(), nullable=False),  # generation round; 0 for seed tasks
+        pa.field("source", pa.string(), nullable=False),  # seed: file:line; generated: its candidate_id
+        pa.field("model", pa.string()),  # generated: the model that wrote the instruction
+        pa.field("prompt_version", pa.string()),
     ]
 )
 
@@ -194,4 +290,10 @@ TABLES: dict[str, pa.Schema] = {
     "augmentations": AUGMENTATIONS,
     "scores": SCORES,
     "models": MODELS,
+    "seed_tasks": SEED_TASKS,
+    "task_candidates": TASK_CANDIDATES,
+    "task_classes": TASK_CLASSES,
+    "task_instances": TASK_INSTANCES,
+    "task_scores": TASK_SCORES,
+    "tasks": TASKS,
 }

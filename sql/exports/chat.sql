@@ -1,5 +1,6 @@
 -- The training set as chat JSONL lines: system, user and assistant messages, then the provenance.
--- Parameters: $iteration, $k, $mode, $excluded (row ids dropped by decontamination).
+-- Parameters: $iteration, $k, $mode, $self_instruct (add the curated Self-Instruct pairs), $excluded
+-- (row ids dropped by decontamination).
 SELECT json_object(
     'messages', json_array(
         json_object('role', 'system', 'content', system),
@@ -8,6 +9,6 @@ SELECT json_object(
     ),
     'metadata', metadata
 )::VARCHAR AS line
-FROM training_pairs($iteration, $k, $mode)
+FROM export_pairs($iteration, $k, $mode, $self_instruct)
 WHERE NOT list_contains($excluded::VARCHAR[], row_id)
 ORDER BY origin DESC, row_id

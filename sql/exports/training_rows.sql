@@ -1,4 +1,4 @@
 -- The rows of a training file before decontamination: ids, origin and instruction.
--- Parameters: $iteration, $k, $mode.
+-- Parameters: $iteration, $k, $mode, $self_instruct.
 SELECT row_id, origin, instruction
-FROM training_pairs($iteration, $k, $mode)
+FROM export_pairs($iteration, $k, $mode, $self_instruct)

@@ -1,0 +1,2 @@
+-- Staging: the raw `task_scores` Parquet table as it is.
+SELECT * FROM task_scores

@@ -1,0 +1,2 @@
+-- Staging: the raw `tasks` Parquet table as it is.
+SELECT * FROM tasks
