@@ -252,7 +252,16 @@ def test_self_instruct_grows_the_pool_and_every_row_is_accounted_for(shared: Pat
         ["tasks", "load", str(shared / "seed" / "self_instruct_seed_tasks.jsonl"), "--warehouse", str(root)],
     )
     assert load.exit_code == 0, load.output
-    args = ["self-instruct", "--warehouse", str(root), "--target", "4", "--no-progress", "--parallel", "4"]
+    args = [
+        "self-instruct",
+        "--warehouse",
+        str(root),
+        "--target",
+        "4",
+        "--prompts-per-round",
+        "4",
+        "--no-progress",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "tasks table:" in result.output and "self-instruct: generate" in result.output
