@@ -204,23 +204,29 @@ def seed_load(
 ) -> None:
     """Add seed pairs to the warehouse's seeds table."""
     from etl.seeds.table import add_seeds
+
+    _load_seeds(add_seeds, paths, warehouse, "seeds", "pair")
+
+
+def _load_seeds(add: Callable, paths: list[Path] | None, warehouse: Path, table: str, unit: str) -> None:
+    """`seed load` and `tasks load`: add files (or the embedded set) to a seed table, then say what came."""
     from warehouse.store import Warehouse, WarehouseBusy
 
     missing = [str(p) for p in paths or [] if not p.exists()]
     if missing:
-        raise typer.BadParameter(f"seed file not found: {', '.join(missing)}", param_hint="PATHS")
+        raise typer.BadParameter(f"file not found: {', '.join(missing)}", param_hint="PATHS")
     try:
-        report = add_seeds(Warehouse(warehouse), paths)
+        report = add(Warehouse(warehouse), paths)
     except WarehouseBusy as exc:
         raise _fail(exc) from exc
     read = ", ".join(f"{name}: {n:,}" for name, n in report.read.items())
     typer.echo(
-        f"seeds read ({read}); added {report.added:,}, already present {report.already_present:,}, "
+        f"{table} read ({read}); added {report.added:,}, already present {report.already_present:,}, "
         f"table now {report.total:,}"
     )
     if report.skipped:
         typer.echo(
-            "lines without a pair: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
+            f"lines without a {unit}: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
         )
 
 
@@ -241,24 +247,8 @@ def tasks_load(
 ) -> None:
     """Add seed tasks to the warehouse's seed_tasks table."""
     from etl.seeds.tasks import add_seed_tasks
-    from warehouse.store import Warehouse, WarehouseBusy
 
-    missing = [str(p) for p in paths or [] if not p.exists()]
-    if missing:
-        raise typer.BadParameter(f"task file not found: {', '.join(missing)}", param_hint="PATHS")
-    try:
-        report = add_seed_tasks(Warehouse(warehouse), paths)
-    except WarehouseBusy as exc:
-        raise _fail(exc) from exc
-    read = ", ".join(f"{name}: {n:,}" for name, n in report.read.items())
-    typer.echo(
-        f"seed tasks read ({read}); added {report.added:,}, already present {report.already_present:,}, "
-        f"table now {report.total:,}"
-    )
-    if report.skipped:
-        typer.echo(
-            "lines without a task: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items()))
-        )
+    _load_seeds(add_seed_tasks, paths, warehouse, "seed tasks", "task")
 
 
 @app.command("self-instruct")

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from etl.seeds.loaders import EMBEDDED, _clean, _lines
+from etl.seeds.table import SeedReport
 from warehouse.connect import connect, query
 from warehouse.schemas import SEED_TASKS
 from warehouse.store import Warehouse
@@ -116,19 +117,10 @@ def load_embedded_tasks() -> TaskLoad:
     return _read(iter(text.splitlines()), EMBEDDED, embedded=True)
 
 
-@dataclass
-class TaskTableReport:
-    read: dict[str, int] = field(default_factory=dict)
-    skipped: Counter[str] = field(default_factory=Counter)
-    added: int = 0
-    already_present: int = 0
-    total: int = 0
-
-
-def add_seed_tasks(warehouse: Warehouse, paths: list[Path] | None = None) -> TaskTableReport:
+def add_seed_tasks(warehouse: Warehouse, paths: list[Path] | None = None) -> SeedReport:
     """Load seed-task files (none: the embedded set) into `seed_tasks`, each task once."""
     loads = {str(p): load_task_file(p) for p in paths} if paths else {EMBEDDED: load_embedded_tasks()}
-    report = TaskTableReport()
+    report = SeedReport()
     for name, load in loads.items():
         report.read[name] = len(load.rows)
         report.skipped.update(load.skipped)
