@@ -18,8 +18,8 @@ from inference.engines.base import Engine
 from inference.runner import StageReport
 from inference.sampling import Sampling
 from inference.self_instruct.classify import classify_tasks
-from inference.self_instruct.generate import generate_instructions
-from inference.self_instruct.instances import generate_instances
+from inference.self_instruct.generate import default_generation_sampling, generate_instructions
+from inference.self_instruct.instances import default_instance_sampling, generate_instances
 from warehouse.connect import connect
 from warehouse.schemas import TASKS
 from warehouse.store import Warehouse
@@ -57,9 +57,6 @@ def self_instruct(
     batch_rows: int = 16,
     show_progress: bool = True,
 ) -> SelfInstructReport:
-    from inference.self_instruct.generate import default_generation_sampling
-    from inference.self_instruct.instances import default_instance_sampling
-
     report = SelfInstructReport()
     con = connect(warehouse)
     has_seeds = con.sql("SELECT count(*) FROM seed_tasks").fetchall()[0][0] > 0
