@@ -31,7 +31,7 @@ ITERATIONS ?= 2
 PRESET ?= tiny
 ITERATE_ARGS ?=
 
-.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export test lint \
+.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export eval test lint \
 	bench bench-training clean
 
 install: $(STAMP)
@@ -100,6 +100,18 @@ sql: $(STAMP)
 export: $(STAMP)
 	$(BIN)/humpback export --warehouse $(WAREHOUSE) --out $(OUT) --min-score $(K) --format $(FORMAT) \
 		$(if $(EXCLUDE),--exclude $(EXCLUDE)) $(if $(SELF_INSTRUCT),--self-instruct)
+
+# Pairwise evaluation: make eval A=M1.gguf B=M0.gguf [PROMPTS=questions.jsonl] [JUDGE=judge.gguf]
+# [EVAL_ARGS="--limit 20 --answers-b ref.jsonl ..."]. A and JUDGE default to the embedded model; without B
+# side B is the same model with another seed.
+PROMPTS ?=
+A ?=
+B ?=
+JUDGE ?=
+EVAL_ARGS ?=
+eval: $(STAMP)
+	$(BIN)/humpback eval --warehouse $(WAREHOUSE) --prompts $(or $(PROMPTS),../shared/data/eval/vicuna_bench_question.jsonl) \
+		$(if $(A),--model-a $(A)) $(if $(B),--model-b $(B),--seed-b 1) $(if $(JUDGE),--judge $(JUDGE)) $(EVAL_ARGS)
 
 # The report test renders the page in a real headless browser: Debian's Chromium, driven by Playwright.
 CHROMIUM := /usr/bin/chromium

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from inference.runner import StageReport
 
 if TYPE_CHECKING:
+    from inference.eval.run import EvalReport
     from inference.self_instruct.run import SelfInstructReport
 
 
@@ -24,7 +25,7 @@ def format_stage(report: StageReport) -> str:
             f"generated {made:,} ({made / report.seconds:,.1f}/s)"
         )
     if report.computed == 0 and report.already_done == 0:
-        if report.stage.startswith("self-instruct"):
+        if report.stage.startswith(("self-instruct", "answers", "judge")):
             lines.append("  nothing to do")
         else:
             source = (
@@ -58,4 +59,44 @@ def format_self_instruct(report: SelfInstructReport) -> str:
         )
     tasks = ", ".join(f"{origin} {n:,}" for origin, n in sorted(report.tasks.items()))
     lines.append(f"tasks table: {tasks}; generated tasks with instances: {report.with_instances:,}")
+    return "\n".join(lines)
+
+
+def format_eval(report: EvalReport) -> str:
+    """The stages, then side A's record against side B: overall and per category, with the interval."""
+    lines = [format_stage(stage) for stage in report.stages]
+    if "position_prior" in report.stages[-1].extra:
+        lines.append(
+            f"  judge's p(first) on content-free pairs: {report.stages[-1].extra['position_prior']:.3f}"
+        )
+    for side, loaded in report.files.items():
+        lines.append(
+            f"answers file {side.upper()}: {loaded.matched:,} prompts matched, {loaded.missing:,} missing "
+            f"(not judged), {loaded.unmatched:,} records matching no prompt"
+        )
+    a, b = report.labels
+    lines += [
+        f"eval {report.eval_id}: {report.prompts:,} prompts"
+        + (f" ({report.repeated_prompts:,} repeated lines counted once)" if report.repeated_prompts else "")
+        + f", judge {report.judge}, {report.seconds:.1f} s",
+        f"  A: {a}",
+        f"  B: {b}",
+    ]
+    summary = report.summary
+    if summary is None or summary.is_empty():
+        lines.append("  no prompt judged in both orders yet")
+        return "\n".join(lines)
+    lines.append(
+        f"  {'category':<16}{'prompts':>8}{'wins':>6}{'ties':>6}{'losses':>7}  A's win rate [95% CI]"
+    )
+    for row in summary.iter_rows(named=True):
+        lines.append(
+            f"  {row['category']:<16}{row['prompts']:>8,}{row['wins']:>6,}{row['ties']:>6,}"
+            f"{row['losses']:>7,}"
+            f"  {row['win_rate']:6.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
+        )
+    unjudged = int(summary.filter(summary["category"] == "all")["unjudged"].sum())
+    if unjudged:
+        lines.append(f"  {unjudged:,} prompts not judged (an answer is missing or a verdict unscored)")
+    lines.append("  ties: the two orders disagreed; the win rate counts a tie as half")
     return "\n".join(lines)

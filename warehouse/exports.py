@@ -6,7 +6,9 @@ style of an AI Assistant.", augmented rows "Answer with knowledge from web searc
 Self-Instruct pairs can join them (origin `self_instruct`, with the seed rows' system prompt).
 
 Decontamination: a row is dropped when its instruction shares a run of `NGRAM` words (lowercased,
-punctuation dropped) with an evaluation prompt, or contains the whole of a prompt shorter than that.
+punctuation dropped) with an evaluation prompt, or contains the whole of a prompt shorter than that. The
+evaluation prompts are those of `--exclude` and every prompt `humpback eval` has used in the warehouse
+(`eval_prompts`); the training package drops the same rows.
 Eight words is long enough that common phrases ("what is the difference between") do not match, and
 short enough that a lightly edited copy of a prompt still does.
 """
@@ -17,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 import sql
@@ -49,10 +52,11 @@ def _ngrams(words: pl.Series, n: int) -> pl.DataFrame:
     return exploded.select("row", gram=gram).drop_nulls("gram")  # a run past a row's end is null
 
 
-def load_prompts(path: Path | str) -> list[str]:
-    """Evaluation prompts from JSONL: an instruction, question, prompt or text field, or the first of
-    `turns` (the Vicuna and MT-Bench shape)."""
-    prompts = []
+def read_prompt_file(path: Path | str) -> pl.DataFrame:
+    """Prompts from JSONL, one row per line: the prompt (an instruction, question, prompt or text field,
+    or the first of `turns`, the Vicuna and MT-Bench shape), its `question_id` or `id`, its `category`
+    and `file:line`."""
+    rows = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -60,13 +64,30 @@ def load_prompts(path: Path | str) -> list[str]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{number}: not a JSON object")
         turns = record.get("turns")
-        found = turns[0] if isinstance(turns, list) and turns else None
+        found = turns[0] if isinstance(turns, list) and turns and isinstance(turns[0], str) else None
         found = found or next((record[f] for f in _PROMPT_FIELDS if isinstance(record.get(f), str)), None)
-        if not found:
+        if not found or not found.strip():
             raise ValueError(f"{path}:{number}: no instruction, question, prompt, text or turns field")
-        prompts.append(found)
-    return prompts
+        source_id = record.get("question_id", record.get("id"))
+        category = record.get("category")
+        rows.append(
+            {
+                "source_id": None if source_id is None else str(source_id),
+                "category": category if isinstance(category, str) and category else None,
+                "instruction": found,
+                "source": f"{path}:{number}",
+            }
+        )
+    schema = {"source_id": pl.String, "category": pl.String, "instruction": pl.String, "source": pl.String}
+    return pl.DataFrame(rows, schema=schema).with_row_index("position").cast({"position": pl.Int32})
+
+
+def load_prompts(path: Path | str) -> list[str]:
+    """The prompts of a JSONL prompt file (see `read_prompt_file`)."""
+    return read_prompt_file(path)["instruction"].to_list()
 
 
 def overlaps(instructions: pl.Series, prompts: list[str], n: int = NGRAM) -> pl.Series:
@@ -86,6 +107,21 @@ def overlaps(instructions: pl.Series, prompts: list[str], n: int = NGRAM) -> pl.
         return shared_run.alias("overlaps")
     contains_short = padded(_words(instructions)).str.contains_any(padded(short).to_list())
     return (shared_run | contains_short.fill_null(False)).alias("overlaps")
+
+
+def evaluation_prompts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The prompts every evaluation of this warehouse used (a connection with the views)."""
+    return con.sql(sql.load("exports/evaluation_prompts")).to_arrow_table()["instruction"].to_pylist()
+
+
+def contaminated(
+    instructions: pl.Series, con: duckdb.DuckDBPyConnection, exclude: Path | None = None
+) -> pl.Series:
+    """Whether each instruction overlaps an evaluation prompt of the warehouse or of `exclude`."""
+    prompts = evaluation_prompts(con) + (load_prompts(exclude) if exclude is not None else [])
+    if not prompts:
+        return pl.Series("overlaps", [False] * len(instructions), dtype=pl.Boolean)
+    return overlaps(instructions, prompts)
 
 
 def export_training(
@@ -108,13 +144,11 @@ def export_training(
     con = connect_views(warehouse)
     try:
         pairs = pl.from_arrow(con.sql(sql.load("exports/training_rows"), params=params).to_arrow_table())
-        excluded: list[str] = []
-        if exclude is not None:
-            hit = overlaps(pairs["instruction"], load_prompts(exclude))
-            excluded = pairs.filter(hit)["row_id"].to_list()
-            report.excluded = len(excluded)
-            report.excluded_examples = pairs.filter(hit)["instruction"].head(5).to_list()
-            pairs = pairs.filter(~hit)
+        hit = contaminated(pairs["instruction"], con, exclude)
+        excluded = pairs.filter(hit)["row_id"].to_list()
+        report.excluded = len(excluded)
+        report.excluded_examples = pairs.filter(hit)["instruction"].head(5).to_list()
+        pairs = pairs.filter(~hit)
         lines = con.sql(sql.load(f"exports/{fmt}"), params=params | {"excluded": excluded}).to_arrow_table()
     finally:
         con.close()

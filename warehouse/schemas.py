@@ -245,6 +245,73 @@ TASKS = pa.schema(
     ]
 )
 
+# Pairwise evaluation (inference/eval/): the prompt sets, the runs comparing two answer sources with a
+# judge, the answers, and the judge's verdict on every pair in each order.
+EVAL_PROMPTS = pa.schema(
+    [
+        pa.field("prompt_set", pa.string(), nullable=False),  # XXH3-128 of the set's prompt ids, in order
+        pa.field("prompt_id", pa.string(), nullable=False),  # XXH3-128 of the prompt, whitespace collapsed
+        pa.field("position", pa.int32(), nullable=False),  # its place in the file, from 0
+        pa.field("source_id", pa.string()),  # the file's question_id or id
+        pa.field("category", pa.string()),  # the file's category, when it has one
+        pa.field("instruction", pa.string(), nullable=False),  # the prompt: the first turn of `turns`
+        pa.field("source", pa.string(), nullable=False),  # file:line
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+# What answers one side: a model under a system prompt, prompt and sampling, or a file of answers.
+_ANSWER_SET = [
+    pa.field("answer_set", pa.string(), nullable=False),  # XXH3-128 of model, system, prompt, params
+    pa.field("answer_set_label", pa.string(), nullable=False),  # the model path or answers file, for people
+]
+
+EVAL_RUNS = pa.schema(
+    [
+        pa.field("eval_id", pa.string(), nullable=False),  # XXH3-128 of prompt set, both answer sets, judge
+        pa.field("prompt_set", pa.string(), nullable=False),
+        pa.field("prompts_source", pa.string(), nullable=False),  # the prompt file
+        pa.field("answers_a", pa.string(), nullable=False),  # side A's answer_set
+        pa.field("label_a", pa.string(), nullable=False),
+        pa.field("answers_b", pa.string(), nullable=False),
+        pa.field("label_b", pa.string(), nullable=False),
+        pa.field("judge", pa.string(), nullable=False),  # the judge's model id, as in eval_judgments
+        pa.field("judge_source", pa.string(), nullable=False),
+        pa.field("judge_prompt_version", pa.string(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+EVAL_ANSWERS = pa.schema(
+    [
+        pa.field("answer_id", pa.string(), nullable=False),  # XXH3-128 of (prompt_id, answer_set)
+        pa.field("prompt_id", pa.string(), nullable=False),
+        *_ANSWER_SET,
+        pa.field("answer", pa.string()),  # null when an answers file has none for the prompt
+        pa.field("status", pa.string(), nullable=False),  # ok | empty | unfinished | missing
+        pa.field("origin", pa.string(), nullable=False),  # model | file
+        pa.field("system", pa.string()),  # model: the system prompt it answered under
+        pa.field("sampling_seed", pa.int64()),  # model: this row's seed
+        *_MODEL_PROVENANCE,  # file: model is file:<sha256 of the file>, prompt_version answers-file
+    ]
+)
+
+EVAL_JUDGMENTS = pa.schema(
+    [
+        pa.field("judgment_id", pa.string(), nullable=False),  # XXH3-128 of the key below
+        # key: one row per (first_answer_id, second_answer_id, model, prompt_version)
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("first_answer_id", pa.string(), nullable=False),  # shown as answer A
+        pa.field("second_answer_id", pa.string(), nullable=False),  # shown as answer B
+        pa.field("p_first", pa.float64()),  # p(" A") over p(" A") + p(" B"), as the judge gave it
+        pa.field("position_prior", pa.float64()),  # the judge's p(" A") on content-free pairs
+        pa.field("p_first_calibrated", pa.float64()),  # p_first with that prior divided out
+        pa.field("verdict", pa.string()),  # first | second | even; null when unscored
+        pa.field("status", pa.string(), nullable=False),  # ok | unscored
+        *_MODEL_PROVENANCE,  # input_truncated: an answer was cut to fit
+    ]
+)
+
 # One row per trained model: what it was trained from and on, how, and the GGUF file the model stages load.
 # Augmentation and score rows point at it: their `model` is this table's `gguf_sha256`.
 MODELS = pa.schema(
@@ -296,4 +363,8 @@ TABLES: dict[str, pa.Schema] = {
     "task_instances": TASK_INSTANCES,
     "task_scores": TASK_SCORES,
     "tasks": TASKS,
+    "eval_prompts": EVAL_PROMPTS,
+    "eval_runs": EVAL_RUNS,
+    "eval_answers": EVAL_ANSWERS,
+    "eval_judgments": EVAL_JUDGMENTS,
 }

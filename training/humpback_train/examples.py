@@ -11,6 +11,7 @@ import xxhash
 import sql
 from inference.prompts.chat import prompt_expr
 from warehouse.connect import query
+from warehouse.exports import contaminated
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
@@ -52,6 +53,8 @@ def read_rows(
             params = {"iteration": after_iteration, "k": k, "mode": mode}
             source = "seeds" if after_iteration < 0 else f"training_pairs({after_iteration}, {k:g}, '{mode}')"
             frame = query(con, sql.load("training/forward_rows"), params)
+        # evaluation prompts are never training data; a backward row's prompt is in its output
+        frame = frame.filter(~contaminated(frame["output" if role == "backward" else "instruction"], con))
     finally:
         con.close()
     if frame.filter(pl.col("origin") == "seed").is_empty():

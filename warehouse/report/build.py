@@ -25,6 +25,7 @@ TOP_REASONS = 12
 TOP_VERBS = 12
 SAMPLES_PER_SCORE = 3
 EXCERPT_CHARS = 600
+EVAL_RUNS = 6  # the newest evaluations the chart shows
 
 
 @dataclass
@@ -78,6 +79,7 @@ def build_report(
             "expected_scores": load("expected_scores"),
             "lengths": load("lengths", **scope),
             "leading_verbs": load("leading_verbs", **scope, top=TOP_VERBS),
+            "evaluations": load("evaluations", runs=EVAL_RUNS),
         }
         statistics = load("data_statistics", iteration=iteration, mode=mode)
         samples = load("samples", **scope, per_score=SAMPLES_PER_SCORE)
@@ -97,6 +99,7 @@ def build_report(
         ),
         "lengths": (charts.lengths, "no seed or augmented pairs yet (humpback seed load, humpback augment)"),
         "leading_verbs": (charts.leading_verbs, "no instructions yet"),
+        "evaluations": (charts.evaluations, "no pairwise evaluation yet (humpback eval)"),
     }
     images: dict[str, str] = {}
     for name, (draw, why_missing) in drawers.items():
@@ -135,6 +138,7 @@ def build_report(
         samples_per_score=SAMPLES_PER_SCORE,
         models=models.to_dicts(),
         trained=trained.to_dicts(),
+        evaluations=frames["evaluations"].filter(pl.col("category") == "all").to_dicts(),
     )
     write_text_atomic(page, out)  # a reader never sees half a page
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -170,4 +171,31 @@ def leading_verbs(frame: pl.DataFrame) -> str:
         axes.set_title(f"{data} (n={total:,})")
     title = "Leading words: the verb of an imperative, or the question word"
     figure.suptitle(title, fontweight="bold", fontsize=10)
+    return to_data_uri(figure)
+
+
+def evaluations(frame: pl.DataFrame) -> str:
+    """One panel per evaluation run: side A's win rate per category, with its 95% interval, around 50%."""
+    runs = frame.partition_by("run", maintain_order=True)
+    heights = [0.28 * run.height + 0.9 for run in runs]
+    figure, panels = plt.subplots(
+        len(runs), 1, figsize=(7.5, sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
+    for axes, run in zip(panels[:, 0], runs, strict=True):
+        y = np.arange(run.height)
+        rate = run["win_rate"].to_numpy() * 100
+        low, high = run["ci_low"].to_numpy() * 100, run["ci_high"].to_numpy() * 100
+        overall = (run["category"] == "all").to_numpy()
+        colours = [PALETTE[0] if is_all else PALETTE[7] for is_all in overall]
+        axes.axvline(50, color="#888", linestyle="--", linewidth=1)
+        axes.errorbar(rate, y, xerr=[rate - low, high - rate], fmt="none", ecolor="#555", capsize=3)
+        axes.scatter(rate, y, color=colours, zorder=3)
+        labels = [f"{c} ({n})" for c, n in zip(run["category"], run["prompts"], strict=True)]
+        axes.set_yticks(y, labels)
+        axes.invert_yaxis()
+        axes.set_xlim(-3, 103)  # a point at 0% or 100% stays whole
+        axes.set_xlabel("A's win rate, ties as half (%)")
+        a, b = Path(run["label_a"][0]).name, Path(run["label_b"][0]).name
+        axes.set_title(f"A: {a}  vs  B: {b}", fontsize=9)
+    figure.tight_layout()
     return to_data_uri(figure)

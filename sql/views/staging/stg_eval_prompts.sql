@@ -1,0 +1,2 @@
+-- Staging: the raw `eval_prompts` Parquet table as it is.
+SELECT * FROM eval_prompts
