@@ -15,7 +15,10 @@ ENGINE_ARGS = --engine $(ENGINE) $(if $(ADDRESS),--address $(ADDRESS))
 # Model stages: the embedded model unless MODEL (a GGUF path) or SERVER (a llama.cpp server URL) is set.
 MODEL ?=
 SERVER ?=
-MODE ?= direct
+# MODE: the scoring mode of curate and report (calibrated | direct | reasoned); ITERATE_MODE: the loop's,
+# direct by default: a calibration of a model fine-tuned on the seeds would be fitted on its own training pairs.
+MODE ?= calibrated
+ITERATE_MODE ?= direct
 SEEDS ?=
 PORT ?= 8080
 # Self-Instruct: TASKS seed-task JSONL files (none: the embedded seed set), TARGET generated tasks.
@@ -79,12 +82,12 @@ self-instruct: $(STAMP)
 # The Humpback loop on the warehouse: train M_yx and augment, train M0 and curate, train M1 and rescore.
 iterate: $(TRAIN_STAMP)
 	$(BIN)/humpback iterate --warehouse $(WAREHOUSE) --iterations $(ITERATIONS) --preset $(PRESET) \
-		--min-score $(K) --mode $(MODE) $(ITERATE_ARGS)
+		--min-score $(K) --mode $(ITERATE_MODE) $(ITERATE_ARGS)
 
 # The HTML report (funnel, scores, lengths, leading verbs, samples): <warehouse>/report.html
 report: $(STAMP)
 	$(BIN)/humpback report --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT)) --min-score $(K) \
-		$(if $(filter-out direct,$(MODE)),--mode $(MODE))
+		$(if $(filter-out calibrated,$(MODE)),--mode $(MODE))
 
 # A llama.cpp server on loopback for the configured model; use it with SERVER=http://127.0.0.1:$(PORT).
 serve: $(STAMP)
@@ -133,6 +136,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/views_vs_polars.py
 	$(BIN)/python benchmarks/etl_ray_scaling.py
 	$(BIN)/python benchmarks/novelty_filter.py
+	$(BIN)/python benchmarks/curation_quality.py
 
 bench-training: $(TRAIN_STAMP)
 	$(BIN)/python benchmarks/training_lora_vs_full.py

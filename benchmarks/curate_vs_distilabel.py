@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from etl.seeds.table import add_seeds
-    from inference.curate import default_sampling
+    from inference.curation.rater import default_sampling
     from inference.engines import open_engine
     from inference.models import embedded_model_path
     from inference.prompts.rating import build_rating_prompt

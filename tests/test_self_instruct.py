@@ -309,7 +309,7 @@ def test_self_instruct_grows_the_pool_and_every_row_is_accounted_for(shared: Pat
     # the same self-curation, then the export with the Self-Instruct pairs under their own tag
     engine = open_engine(parallel=4, n_ctx=4096)
     try:
-        report = curate(warehouse, engine, pairs="self-instruct", show_progress=False)
+        report = curate(warehouse, engine, mode="direct", pairs="self-instruct", show_progress=False)
     finally:
         engine.close()
     assert report.computed == ok_instances

@@ -133,14 +133,27 @@ AUGMENTATIONS = pa.schema(
 # What a rating adds to the rated pair, in `scores` and `task_scores` alike.
 _RATING = [
     pa.field("iteration", pa.int32(), nullable=False),
-    pa.field("mode", pa.string(), nullable=False),  # direct | reasoned
+    pa.field("mode", pa.string(), nullable=False),  # calibrated | direct | reasoned
     pa.field("score", pa.int8()),  # 1-5; null when no score could be read (see parse_status)
-    pa.field("expected_score", pa.float64()),  # direct: sum of k * p(k); reasoned: the score
-    pa.field("probs", pa.list_(pa.float64())),  # direct: p(1)..p(5), summing to 1
+    # calibrated: from p_good through the calibration's levels; direct: sum of k * p(k); reasoned: the score
+    pa.field("expected_score", pa.float64()),
+    pa.field("probs", pa.list_(pa.float64())),  # direct, calibrated: the rubric's p(1)..p(5), summing to 1
     pa.field("reasoning", pa.string()),  # reasoned: the model's text before its score line
     pa.field("raw_output", pa.string()),  # reasoned: everything the model wrote
     pa.field("parse_status", pa.string(), nullable=False),  # ok | no_match | out_of_range | truncated
     pa.field("status", pa.string(), nullable=False),  # ok | unscored
+    # calibrated mode: the fitted calibration's verdict, and the likelihood signals it read
+    pa.field("p_good", pa.float64()),  # probability of a good pair (each kind of bad pair as common)
+    pa.field("calibration", pa.string()),  # the calibration's version (see the calibrations table)
+    pa.field("answer_tokens", pa.int32()),  # tokens of the answer as the rater read it
+    pa.field("scored_tokens", pa.int32()),  # its first tokens that the log-probabilities cover
+    pa.field("logp_answer_given_instruction", pa.float64()),  # sum of log p(token | request, ...)
+    pa.field("logp_answer", pa.float64()),  # sum of log p(token | ...) without the request
+    pa.field("logp_answer_given_instruction_per_token", pa.float64()),
+    pa.field("logp_answer_per_token", pa.float64()),
+    pa.field("ifd", pa.float64()),  # the answer's loss with the request over its loss without (IFD)
+    pa.field("logp_end", pa.float64()),  # log p(the answer ends where it ends | request, answer)
+    pa.field("logp_line_end", pa.float64()),  # of that, the line break right after the answer
 ]
 
 SCORES = pa.schema(
@@ -150,6 +163,16 @@ SCORES = pa.schema(
         pa.field("augmentation_id", pa.string(), nullable=False),  # the rated (instruction, segment) pair
         pa.field("segment_id", pa.string(), nullable=False),
         *_RATING,
+        *_MODEL_PROVENANCE,
+    ]
+)
+
+# `humpback score` (inference/score.py): one row per scored pair of an instruction file, kept in the
+# run's work folder until the output file is written.
+PAIR_SCORES = pa.schema(
+    [
+        pa.field("pair_key", pa.string(), nullable=False),  # XXH3-128 of the row's line, item and texts
+        *[f for f in _RATING if f.name != "iteration"],
         *_MODEL_PROVENANCE,
     ]
 )
@@ -314,6 +337,25 @@ EVAL_JUDGMENTS = pa.schema(
 
 # One row per trained model: what it was trained from and on, how, and the GGUF file the model stages load.
 # Augmentation and score rows point at it: their `model` is this table's `gguf_sha256`.
+# One row per fitted calibration of the calibrated scoring mode (inference/curation/calibration.py).
+CALIBRATIONS = pa.schema(
+    [
+        pa.field("calibration", pa.string(), nullable=False),  # version: recipe and a hash of the fit
+        pa.field("key", pa.string(), nullable=False),  # hash of what determines the fit (see below)
+        pa.field("recipe", pa.string(), nullable=False),  # the feature set and fitting procedure
+        pa.field("model", pa.string(), nullable=False),  # the rating model it was fitted for
+        pa.field("prompt_version", pa.string(), nullable=False),  # the rating prompt it reads
+        pa.field("likelihood_tokens", pa.int32(), nullable=False),  # answer tokens the signals cover
+        pa.field("seed_set", pa.string(), nullable=False),  # hash of the seed ids it was fitted on
+        pa.field("seed_pairs", pa.int32(), nullable=False),
+        pa.field("negatives", pa.string(), nullable=False),  # JSON: count of each kind made from them
+        pa.field("figures", pa.string(), nullable=False),  # JSON: cross-validated AUROC, A_k precision
+        pa.field("record", pa.string(), nullable=False),  # JSON: the whole calibration, ensemble included
+        pa.field("fit_seconds", pa.float64()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 MODELS = pa.schema(
     [
         pa.field("gguf_sha256", pa.string(), nullable=False),  # the exported file's sha256: rows' `model`
@@ -356,6 +398,7 @@ TABLES: dict[str, pa.Schema] = {
     "seeds": SEEDS,
     "augmentations": AUGMENTATIONS,
     "scores": SCORES,
+    "calibrations": CALIBRATIONS,
     "models": MODELS,
     "seed_tasks": SEED_TASKS,
     "task_candidates": TASK_CANDIDATES,

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 import xxhash
 
 from warehouse.schemas import SEEDS
 
 EMBEDDED = "embedded"
+_INVALID = object()  # a line that is not JSON
 # dolly exports sometimes keep the training template's end marker.
 _TRAILING_MARKERS = ("###eos_token###", "</s>", "<|endoftext|>")
 
@@ -110,15 +112,30 @@ def _lines(path: Path) -> Iterator[str]:
         yield from handle
 
 
-def _read(lines: Iterator[str], source: str, lang: str, embedded: bool) -> SeedLoad:
-    load = SeedLoad()
-    seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
+def _records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, or row number in a Parquet file, from 1; the record) of every non-blank line or
+    row. A line that is not JSON gives the record `_INVALID`."""
+    if path.suffix == ".parquet":
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
+        return
+    for number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError:
+            yield number, _INVALID
+
+
+def _read(records: Iterator[tuple[int, Any]], source: str, lang: str, embedded: bool) -> SeedLoad:
+    load = SeedLoad()
+    seen: set[str] = set()
+    for number, record in records:
+        if record is _INVALID:
             load.skipped["invalid_json"] += 1
             continue
         if not isinstance(record, dict):
@@ -151,12 +168,119 @@ def _read(lines: Iterator[str], source: str, lang: str, embedded: bool) -> SeedL
 
 
 def load_seed_file(path: Path | str, lang: str = "en") -> SeedLoad:
-    """Pairs from a JSONL(.gz) file of any of the supported shapes."""
+    """Pairs from a JSONL(.gz) or Parquet file of any of the supported shapes."""
     path = Path(path)
-    return _read(_lines(path), str(path), lang, embedded=False)
+    return _read(_records(path), str(path), lang, embedded=False)
 
 
 def load_embedded_seeds() -> SeedLoad:
     """Our own seed set, shipped with the package."""
     text = (files(__package__) / "embedded_seeds.jsonl").read_text(encoding="utf-8")
-    return _read(iter(text.splitlines()), EMBEDDED, "en", embedded=True)
+    lines = ((n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip())
+    return _read(lines, EMBEDDED, "en", embedded=True)
+
+
+# One row per pair a file gives, and one per record that gives none, for `humpback score`.
+PAIR_ROWS = {
+    "line": pl.Int64,  # line of the JSONL file, or row of the Parquet file, from 1
+    "item": pl.Int32,  # the pair's place among the record's pairs (Self-Instruct instances), from 0
+    "id": pl.String,  # the record's `id` field as JSON text, or null
+    "instruction": pl.String,
+    "output": pl.String,
+    "status": pl.String,  # ok, or why the record gave no pair to score
+}
+
+
+def read_pair_rows(path: Path | str, lang: str = "en") -> pl.DataFrame:
+    """Every record of a JSONL(.gz) or Parquet file of a supported shape as rows to score: one per pair
+    (status `ok`, or `empty_instruction` / `empty_output`), and one per record that gives none, with
+    the reason as its status (`invalid_json`, `not_an_object`, `unknown_shape`, `oasst_no_rank0_reply`...)."""
+    rows: list[dict[str, Any]] = []
+    for number, record in _records(Path(path)):
+        if record is _INVALID or not isinstance(record, dict):
+            status = "invalid_json" if record is _INVALID else "not_an_object"
+            rows.append(
+                {"line": number, "item": 0, "id": None, "instruction": None, "output": None, "status": status}
+            )
+            continue
+        ident = json.dumps(record["id"], ensure_ascii=False) if record.get("id") is not None else None
+        pairs, reason = _pairs(record, lang)
+        if not pairs:
+            rows.append(
+                {
+                    "line": number,
+                    "item": 0,
+                    "id": ident,
+                    "instruction": None,
+                    "output": None,
+                    "status": reason,
+                }
+            )
+        for item, (instruction, output, _, _) in enumerate(pairs):
+            status = "empty_instruction" if not instruction else "empty_output" if not output else "ok"
+            rows.append(
+                {
+                    "line": number,
+                    "item": item,
+                    "id": ident,
+                    "instruction": instruction,
+                    "output": output,
+                    "status": status,
+                }
+            )
+    return pl.DataFrame(rows, schema=PAIR_ROWS)
+
+
+def load_oasst_ranked(path: Path | str, lang: str = "en") -> pl.DataFrame:
+    """The first turn of each OpenAssistant tree with its best and its worst assistant reply, by the
+    reviewers' rank (0 is best), where the turn has at least two ranked replies in `lang`.
+
+    Columns: pair_id (the seed id of the prompt and its rank-0 reply), instruction, best, worst,
+    worst_rank, source (file:line). Trees are read as by `load_seed_file`; other lines are passed over.
+    """
+    path = Path(path)
+    rows = []
+    for number, line in enumerate(_lines(path), start=1):
+        try:
+            tree = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        prompt = tree.get("prompt") if isinstance(tree, dict) else None
+        if not isinstance(prompt, dict) or prompt.get("lang") != lang:
+            continue
+        ranked = sorted(
+            (
+                r
+                for r in prompt.get("replies") or []
+                if r.get("role") == "assistant"
+                and isinstance(r.get("rank"), int)
+                and not r.get("deleted")
+                and r.get("lang", lang) == lang
+            ),
+            key=lambda r: r["rank"],
+        )
+        if len(ranked) < 2 or ranked[0]["rank"] != 0:
+            continue
+        instruction, best, worst = (
+            _clean(t) for t in (prompt.get("text"), ranked[0]["text"], ranked[-1]["text"])
+        )
+        if instruction and best and worst:
+            rows.append(
+                {
+                    "pair_id": seed_id(instruction, best),
+                    "instruction": instruction,
+                    "best": best,
+                    "worst": worst,
+                    "worst_rank": ranked[-1]["rank"],
+                    "source": f"{path}:{number}",
+                }
+            )
+    schema = {
+        "pair_id": pl.String,
+        "instruction": pl.String,
+        "best": pl.String,
+        "worst": pl.String,
+        "worst_rank": pl.Int32,
+        "source": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)

@@ -33,12 +33,52 @@ class Choice:
     uncached_tokens: int
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a row's text: its first `read` tokens are read (-1: all), and `scored` of its first
+    tokens get their log-probabilities (-1: all that are read)."""
+
+    text: str
+    scored: int = 0
+    read: int = -1
+
+
+@dataclass(frozen=True)
+class PieceScore:
+    logprobs: tuple[float, ...]  # log p(token | everything before it) of each scored token, in order
+    tokens: int  # tokens of the piece that were read
+
+    @property
+    def logprob(self) -> float:
+        return sum(self.logprobs)
+
+    @property
+    def scored(self) -> int:
+        return len(self.logprobs)
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    pieces: tuple[PieceScore, ...]  # one per piece of the row, in order
+    probs: tuple[float, ...] | None  # the candidates after the last piece, renormalised; None: none asked
+    prompt_tokens: int
+    uncached_tokens: int
+
+
 class Engine(Protocol):
     model_id: str  # sha256 of the GGUF file, or server:<the model id the server reports>
     model_source: str
 
     def choose(self, prefix: str, suffixes: Sequence[str], candidates: Sequence[str]) -> list[Choice]:
         """For each row, p(candidate | prefix + suffix) for candidates that differ in one token."""
+        ...
+
+    def likelihood(
+        self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
+    ) -> list[Likelihood]:
+        """For each row (prefix, then its pieces in order): the log-probabilities of the pieces' scored
+        tokens, and p(candidate | everything) as in `choose` when candidates are given. The first piece
+        of a row is never scored (its first token has no logits to be read from)."""
         ...
 
     def complete(

@@ -15,6 +15,7 @@ settings the batches are the same, so the results repeat.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import time
 from collections import deque
@@ -26,7 +27,16 @@ import llama_cpp
 import numpy as np
 from llama_cpp._internals import LlamaContext, LlamaModel
 
-from inference.engines.base import Choice, Completion, InProcessBatches, common_prefix, cut_at_stop
+from inference.engines.base import (
+    Choice,
+    Completion,
+    InProcessBatches,
+    Likelihood,
+    Piece,
+    PieceScore,
+    common_prefix,
+    cut_at_stop,
+)
 from inference.models import file_sha256
 from inference.sampling import Sampling, sample_token
 
@@ -36,6 +46,19 @@ _PREFIX_SEQ = 0
 @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     """llama.cpp's load-time chatter would bury the progress bar; errors surface as exceptions."""
+
+
+def _logsumexp(logits: np.ndarray, rows_per_block: int = 32) -> np.ndarray:
+    """log(sum(exp(row))) of every row, in blocks so the temporary array stays small (the vocabulary is
+    262k tokens for Gemma 3)."""
+    out = np.empty(logits.shape[0], dtype=np.float64)
+    for start in range(0, logits.shape[0], rows_per_block):
+        block = logits[start : start + rows_per_block]
+        peak = block.max(axis=1, keepdims=True)
+        out[start : start + len(block)] = np.log(np.exp(block - peak).sum(axis=1, dtype=np.float64)) + peak[
+            :, 0
+        ].astype(np.float64)
+    return out
 
 
 @dataclass
@@ -154,20 +177,62 @@ class LocalEngine(InProcessBatches):
 
     # Stage calls --------------------------------------------------------------------------------
     def choose(self, prefix: str, suffixes: Sequence[str], candidates: Sequence[str]) -> list[Choice]:
+        found = self.likelihood(prefix, [[Piece(suffix)] for suffix in suffixes], candidates)
+        return [
+            Choice(probs=f.probs, prompt_tokens=f.prompt_tokens, uncached_tokens=f.uncached_tokens)
+            for f in found
+        ]
+
+    def _row_tokens(
+        self, pieces: Sequence[Piece], candidates: Sequence[str]
+    ) -> tuple[list[int], list[tuple[int, int]], list[int], list[int]]:
+        """A row's tokens (each piece tokenized on its own, so a piece's tokens are the same in every
+        row it appears in), the (piece, token) pairs whose log-probability is wanted at each position
+        (piece -1: none), the pieces' token counts, and the candidates' tokens after the last piece."""
+        tokens: list[int] = []
+        counts: list[int] = []
+        targets: list[int] = []  # piece index of each token that is scored, -1 otherwise
+        candidate_tokens: list[int] = []
+        for j, piece in enumerate(pieces):
+            last = j == len(pieces) - 1
+            if last and candidates:
+                variants = [self.tokenize(piece.text + c) for c in candidates]
+                shared = len(common_prefix([tuple(v) for v in variants]))
+                if any(len(v) != shared + 1 for v in variants):
+                    raise ValueError(
+                        f"the candidates {list(candidates)} are not single tokens after this prompt"
+                    )
+                piece_tokens, candidate_tokens = variants[0][:shared], [v[shared] for v in variants]
+            else:
+                piece_tokens = self.tokenize(piece.text)
+                if piece.read >= 0:
+                    piece_tokens = piece_tokens[: piece.read]
+            n_scored = len(piece_tokens) if piece.scored < 0 else min(piece.scored, len(piece_tokens))
+            if n_scored and not tokens:
+                raise ValueError("the first piece of a row cannot be scored")
+            targets += [j] * n_scored + [-1] * (len(piece_tokens) - n_scored)
+            tokens += piece_tokens
+            counts.append(len(piece_tokens))
+        # the logits at position i predict token i + 1
+        wanted = [(targets[i + 1], tokens[i + 1]) for i in range(len(tokens) - 1)] + [(-1, -1)]
+        return tokens, wanted, counts, candidate_tokens
+
+    def likelihood(
+        self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
+    ) -> list[Likelihood]:
         self._set_prefix(prefix)
-        rows, targets = [], []
-        for i, suffix in enumerate(suffixes):
-            variants = [self.tokenize(suffix + c) for c in candidates]
-            shared = len(common_prefix([tuple(v) for v in variants]))
-            if any(len(v) != shared + 1 for v in variants):
-                raise ValueError(f"the candidates {list(candidates)} are not single tokens after this prompt")
-            self._check_fits(shared)
-            rows.append(_Row(index=i, tokens=variants[0][:shared]))
-            targets.append([v[shared] for v in variants])
-        results: list[Choice | None] = [None] * len(rows)
-        queue = deque(rows)
+        prepared = []
+        for i, pieces in enumerate(rows):
+            tokens, wanted, counts, candidate_tokens = self._row_tokens(pieces, candidates)
+            if not tokens:
+                raise ValueError("a row has no tokens")
+            self._check_fits(len(tokens))
+            prepared.append((_Row(index=i, tokens=tokens), wanted, counts, candidate_tokens))
+        scored: list[list[list[float]]] = [[[] for _ in counts] for _, _, counts, _ in prepared]
+        probs: list[tuple[float, ...] | None] = [None] * len(prepared)
+        queue = deque(prepared)
         free = list(range(self.parallel, 0, -1))
-        partial: tuple[int, _Row, int] | None = None  # a row whose tokens did not all fit the last call
+        partial: tuple[int, tuple, int] | None = None  # a row whose tokens did not all fit the last call
         start = len(self._prefix_tokens)
         while queue or partial:
             # Chunked prefill: fill every call with exactly one micro-batch of tokens, taken in row
@@ -175,36 +240,71 @@ class LocalEngine(InProcessBatches):
             # efficient, and few rows live in the cache at once, so attention spans little beyond the
             # prefix (grouping whole rows instead was 10-20% slower here).
             entries: list[tuple[int, int, int, bool]] = []
-            finished: list[tuple[int, _Row]] = []
+            outputs: list[tuple[int, int, int]] = []  # (row, piece or -1 for the candidates, token)
+            finished: list[int] = []
             while len(entries) < self._n_ubatch:
                 if partial is None:
                     if not queue or not free:
                         break
-                    seq, row = free.pop(), queue.popleft()
+                    item = queue.popleft()
+                    seq = free.pop()
                     llama_cpp.llama_memory_seq_cp(self._ctx.memory, _PREFIX_SEQ, seq, -1, -1)
-                    partial = (seq, row, 0)
-                seq, row, done = partial
+                    partial = (seq, item, 0)
+                seq, (row, wanted, _, candidate_tokens), done = partial
                 take = min(self._n_ubatch - len(entries), len(row.tokens) - done)
                 last = len(row.tokens) - 1
-                entries.extend((row.tokens[i], start + i, seq, i == last) for i in range(done, done + take))
+                for i in range(done, done + take):
+                    piece, target = wanted[i]
+                    ask = piece >= 0 or (i == last and bool(candidate_tokens))
+                    entries.append((row.tokens[i], start + i, seq, ask))
+                    if piece >= 0:
+                        outputs.append((row.index, piece, target))
+                    elif ask:
+                        outputs.append((row.index, -1, -1))
                 if done + take == len(row.tokens):
-                    row.logits_at = len(entries) - 1
-                    finished.append((seq, row))
+                    finished.append(seq)
                     partial = None
                 else:
-                    partial = (seq, row, done + take)
+                    partial = (seq, (row, wanted, _, candidate_tokens), done + take)
             self._decode(entries)
-            for seq, row in finished:
-                logits = self._logits(row.logits_at)[targets[row.index]].astype(np.float64)
-                weights = np.exp(logits - logits.max())
-                probs = tuple(float(p) for p in weights / weights.sum())
-                n_prompt = len(self._prefix_tokens) + len(row.tokens)
-                results[row.index] = Choice(
-                    probs=probs, prompt_tokens=n_prompt, uncached_tokens=len(row.tokens)
-                )
+            if outputs:
+                logits = self._output_logits([i for i, e in enumerate(entries) if e[3]])
+                picked = [t if piece >= 0 else 0 for _, piece, t in outputs]
+                token_logprobs = logits[np.arange(len(outputs)), picked] - _logsumexp(logits)
+                for k, (index, piece, _) in enumerate(outputs):
+                    if piece >= 0:
+                        scored[index][piece].append(float(token_logprobs[k]))
+                    else:
+                        chosen = logits[k, prepared[index][3]].astype(np.float64)
+                        weights = np.exp(chosen - chosen.max())
+                        probs[index] = tuple(float(p) for p in weights / weights.sum())
+            for seq in finished:
                 self._free(seq)
                 free.append(seq)
-        return results  # type: ignore[return-value]
+        results = []
+        for (row, _, counts, _), row_scored, row_probs in zip(prepared, scored, probs, strict=True):
+            results.append(
+                Likelihood(
+                    pieces=tuple(PieceScore(tuple(lp), c) for lp, c in zip(row_scored, counts, strict=True)),
+                    probs=row_probs,
+                    prompt_tokens=len(self._prefix_tokens) + len(row.tokens),
+                    uncached_tokens=len(row.tokens),
+                )
+            )
+        return results
+
+    def _output_logits(self, batch_indices: list[int]) -> np.ndarray:
+        """The logits of the given batch entries as one (n, vocabulary) array, without copying when
+        llama.cpp holds them contiguously in batch order (it does for a single sequence of outputs)."""
+        addresses = [
+            ctypes.cast(llama_cpp.llama_get_logits_ith(self._ctx.ctx, i), ctypes.c_void_p).value
+            for i in batch_indices
+        ]
+        row_bytes = self._n_vocab * 4
+        if all(b - a == row_bytes for a, b in itertools.pairwise(addresses)):
+            pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, batch_indices[0])
+            return np.ctypeslib.as_array(pointer, shape=(len(batch_indices), self._n_vocab))
+        return np.stack([self._logits(i) for i in batch_indices])
 
     def complete(
         self,

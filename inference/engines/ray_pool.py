@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 import polars as pl
 import ray
 
-from inference.engines.base import Choice, Completion, Engine
+from inference.engines.base import Choice, Completion, Engine, Likelihood, Piece
 from inference.sampling import Sampling
 
 
@@ -50,6 +50,11 @@ class ModelActor:
         stop: Sequence[str],
     ) -> list[Completion]:
         return self.engine.complete(prefix, suffixes, sampling, seeds, stop)
+
+    def likelihood(
+        self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
+    ) -> list[Likelihood]:
+        return self.engine.likelihood(prefix, rows, candidates)
 
 
 class RayModelPool:
@@ -121,6 +126,11 @@ class RayModelPool:
         stop: Sequence[str],
     ) -> list[Completion]:
         return ray.get(self.actors[0].complete.remote(prefix, suffixes, sampling, seeds, stop))
+
+    def likelihood(
+        self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
+    ) -> list[Likelihood]:
+        return ray.get(self.actors[0].likelihood.remote(prefix, rows, candidates))
 
     def close(self) -> None:
         for actor in self.actors:

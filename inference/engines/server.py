@@ -14,10 +14,23 @@ from typing import Any
 
 import httpx
 
-from inference.engines.base import Choice, Completion, InProcessBatches, common_prefix
+from inference.engines.base import (
+    Choice,
+    Completion,
+    InProcessBatches,
+    Likelihood,
+    Piece,
+    PieceScore,
+    common_prefix,
+)
 from inference.sampling import Sampling
 
 TOP_LOGPROBS = 20  # the five score digits are nearly always among the 20 likeliest tokens
+_NO_PROMPT_LOGPROBS = (
+    "The calibrated mode needs the log-probabilities of the prompt's own tokens (/v1/completions with "
+    "echo): python -m llama_cpp.server gives them with --logits_all true (its default), upstream "
+    "llama-server does not. Use --mode direct or reasoned with {url}, or the model file in-process (--model)."
+)
 
 
 class ServerError(RuntimeError):
@@ -107,6 +120,69 @@ class ServerEngine(InProcessBatches):
 
         return list(self._pool.map(one, suffixes))
 
+    def likelihood(
+        self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
+    ) -> list[Likelihood]:
+        """Prompt-token log-probabilities through `/v1/completions` with `echo`, which
+        `python -m llama_cpp.server` returns (its `logits_all` setting, on by default). Upstream
+        `llama-server` returns log-probabilities of generated tokens only: that is an error here,
+        not a silent zero. Tokens belong to the piece their first character is in."""
+        shared = common_prefix(candidates) if candidates else ""
+        wanted = [c[len(shared) :].strip() for c in candidates]
+
+        def one(pieces: Sequence[Piece]) -> Likelihood:
+            text = prefix + "".join(p.text for p in pieces)
+            request = {
+                "prompt": text + shared,
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": TOP_LOGPROBS if candidates else 1,
+                "echo": True,
+                "cache_prompt": True,
+            }
+            try:
+                body = self._post(request)
+            except ServerError as exc:
+                raise ServerError(f"{exc}\n{_NO_PROMPT_LOGPROBS.format(url=self.url)}") from exc
+            choice = body["choices"][0]
+            logprobs = choice.get("logprobs") or {}
+            offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
+            if not offsets or not values or len(values) < 2 or offsets[-1] < len(prefix):
+                raise ServerError(
+                    f"{self.url} returned no log-probabilities for the prompt's tokens. "
+                    + _NO_PROMPT_LOGPROBS.format(url=self.url)
+                )
+            scores = []
+            start = len(prefix)
+            for piece in pieces:
+                end = start + len(piece.text)
+                inside = [i for i, o in enumerate(offsets) if start <= o < end]
+                read = inside if piece.read < 0 else inside[: piece.read]
+                count = len(read) if piece.scored < 0 else min(piece.scored, len(read))
+                scores.append(
+                    PieceScore(
+                        tuple(float(values[i]) for i in read[:count] if values[i] is not None), len(read)
+                    )
+                )
+                start = end
+            probs = None
+            if candidates:
+                mass = [0.0] * len(wanted)
+                for token, logprob in _top_logprobs_at(logprobs, len(offsets) - 1):
+                    if token.strip() in wanted:
+                        mass[wanted.index(token.strip())] += math.exp(logprob)
+                total = sum(mass)
+                probs = tuple(m / total for m in mass) if total > 0 else None
+            usage = body.get("usage") or {}
+            return Likelihood(
+                pieces=tuple(scores),
+                probs=probs,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                uncached_tokens=_uncached(body, usage),
+            )
+
+        return list(self._pool.map(one, rows))
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
@@ -118,6 +194,12 @@ def _uncached(body: dict[str, Any], usage: dict[str, Any]) -> int:
     if "prompt_n" in timings:
         return int(timings["prompt_n"])
     return int(usage.get("prompt_tokens") or 0)
+
+
+def _top_logprobs_at(logprobs: dict[str, Any], index: int) -> list[tuple[str, float]]:
+    """The alternatives at one token of an echoed prompt and its completion (llama_cpp.server's shape)."""
+    top = logprobs.get("top_logprobs") or []
+    return list((top[index] or {}).items()) if index < len(top) else []
 
 
 def _top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]]:

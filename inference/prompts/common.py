@@ -12,11 +12,16 @@ OPEN, CLOSE = "<<<", ">>>"
 _NEUTRAL = {OPEN: "‹‹‹", CLOSE: "›››"}
 
 
-def fence(text: str) -> str:
-    """Untrusted text between fence lines, with any fence marks inside it neutralised."""
+def fence_parts(text: str) -> tuple[str, str, str]:
+    """The opening line, the text with any fence marks inside it neutralised, and the closing line."""
     for mark, neutral in _NEUTRAL.items():
         text = text.replace(mark, neutral)
-    return f"{OPEN}\n{text.strip()}\n{CLOSE}"
+    return f"{OPEN}\n", text.strip(), f"\n{CLOSE}"
+
+
+def fence(text: str) -> str:
+    """Untrusted text between fence lines, with any fence marks inside it neutralised."""
+    return "".join(fence_parts(text))
 
 
 # A rating stated in the text ("Score: 5", "rate it 5/5", "rating of 4 out of 5"). A small model copies

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from inference.prompts.chat import FORMAT, INSTRUCTION_HEAD, RESPONSE_HEAD, SYSTEM_PROMPTS, system_head
-from inference.prompts.common import fence, prompt_version, withhold_ratings
+from inference.prompts.common import fence, fence_parts, prompt_version, withhold_ratings
 
 MODES = ("direct", "reasoned")
 SCORES = (1, 2, 3, 4, 5)
@@ -82,14 +82,20 @@ class RatingPrompt:
     chat: bool = False
 
     def suffix(self, instruction: str, answer: str) -> str:
+        return "".join(self.parts(instruction, answer))
+
+    def parts(self, instruction: str, answer: str) -> tuple[str, str, str, str]:
+        """The row's text in four parts: up to the answer, the answer as the model reads it, the line
+        that closes it, and the rest. The likelihood signals score the second and third."""
         # Both texts are untrusted (the instruction was written from the segment): ratings stated in
         # them are withheld, so neither can hand the rater a number to copy.
         request = " ".join(withhold_ratings(instruction).split())
-        body = f"Request: {request}\nAnswer:\n{fence(withhold_ratings(answer))}\n"
-        if self.chat:  # the rubric and pair are the instruction; the model's response starts the verdict
-            body = body.rstrip() + RESPONSE_HEAD
+        opening, text, closing = fence_parts(withhold_ratings(answer))
+        # the chat format puts the response head where the few-shot prompt has a line break
+        rest = RESPONSE_HEAD if self.chat else "\n"
         # direct ends where the digit is due; the engine adds the tokens that precede the digit
-        return body + ("Score:" if self.mode == "direct" else "Reason:")
+        rest += "Score:" if self.mode == "direct" else "Reason:"
+        return f"Request: {request}\nAnswer:\n{opening}", text, closing, rest
 
 
 def build_rating_prompt(mode: str, chat: bool = False, system: str = "seed") -> RatingPrompt:

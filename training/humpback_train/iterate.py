@@ -18,8 +18,8 @@ from humpback_train.settings import TrainSettings
 from humpback_train.train import train_model
 from inference.augment import augment
 from inference.curate import curate
+from inference.curation.rater import rating_prompt
 from inference.engines import open_engine
-from inference.prompts.rating import build_rating_prompt
 from inference.runner import StageReport
 from inference.sampling import Sampling
 from warehouse.connect import query
@@ -74,7 +74,7 @@ def iterate(
     """
     if iterations < 1:
         raise ValueError("--iterations must be at least 1")
-    build_rating_prompt(mode, chat=True, system=system)  # an unknown mode or system fails before training
+    rating_prompt(mode, chat=True, system=system)  # an unknown mode or system fails before training
     con = connect_views(warehouse)
     kept = query(con, sql.load("training/kept_segments"))["kept"][0]
     con.close()

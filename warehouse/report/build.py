@@ -8,8 +8,10 @@ distributions, which show every iteration side by side.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +28,8 @@ TOP_VERBS = 12
 SAMPLES_PER_SCORE = 3
 EXCERPT_CHARS = 600
 EVAL_RUNS = 6  # the newest evaluations the chart shows
+BENCHMARK_FIGURES = "curation_benchmark.json"  # written by benchmarks/curation_quality.py --record
+_KIND_ORDER = ["mismatched", "boilerplate", "truncated", "chatter", "echo", "lower_ranked"]
 
 
 @dataclass
@@ -48,6 +52,21 @@ def _scope(con, iteration: int | None, mode: str | None) -> tuple[int, str]:
         modes = scored.filter(pl.col("iteration") == iteration)["mode"]
         mode = modes[0] if len(modes) else "direct"
     return iteration, mode
+
+
+def benchmark_figures(models: list[str]) -> dict | None:
+    """The curation benchmark's figures (benchmarks/curation_quality.py --record) when they were measured
+    with one of these scoring models, else None."""
+    try:
+        figures = json.loads((files(__package__) / BENCHMARK_FIGURES).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if figures.get("model") not in models:
+        return None
+    kinds = sorted(
+        {kind for mode in figures["modes"].values() for kind in mode["auroc"]}, key=_KIND_ORDER.index
+    )
+    return figures | {"kinds": kinds}
 
 
 def build_report(
@@ -83,6 +102,7 @@ def build_report(
         }
         statistics = load("data_statistics", iteration=iteration, mode=mode)
         samples = load("samples", **scope, per_score=SAMPLES_PER_SCORE)
+        calibrations = load("calibrations", iteration=iteration, mode=mode)
         models = load("models")
         trained = load("trained_models")
     finally:
@@ -137,6 +157,11 @@ def build_report(
         samples=by_score,
         samples_per_score=SAMPLES_PER_SCORE,
         models=models.to_dicts(),
+        calibrations=[
+            row | {"negatives": json.loads(row["negatives"]), "figures": json.loads(row["figures"])}
+            for row in calibrations.to_dicts()
+        ],
+        benchmark=benchmark_figures(models.filter(pl.col("stage") == "curate")["model"].unique().to_list()),
         trained=trained.to_dicts(),
         evaluations=frames["evaluations"].filter(pl.col("category") == "all").to_dicts(),
     )

@@ -24,6 +24,8 @@ SELECT
     r.score,
     r.expected_score,
     r.probs,
+    r.p_good,
+    r.calibration,
     r.parse_status,
     r.model AS score_model,
     r.prompt_version AS score_prompt_version,

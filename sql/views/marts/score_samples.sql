@@ -4,6 +4,7 @@ CREATE OR REPLACE MACRO score_samples(iteration_, k, mode_, per_score) AS TABLE
 SELECT
     score,
     expected_score,
+    p_good,
     meets_threshold(score, expected_score, k) AS curated,
     instruction,
     output,
