@@ -631,13 +631,13 @@ def run_ours(warc: Path, workers: int, run_dir: Path, fast: bool) -> Measurement
         con = duckdb.connect()
         (m.extra["documents"],) = con.execute(
             f"SELECT count(*) FROM '{warehouse}/documents/*.parquet'"
-        ).fetchone()
+        ).fetchall()[0]
         m.extra["segments"], m.extra["kept"] = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE keep) FROM '{warehouse}/segments/*.parquet'"
-        ).fetchone()
+        ).fetchall()[0]
         (m.extra["rejects"],) = con.execute(
             f"SELECT count(*) FROM '{warehouse}/rejects/*.parquet'"
-        ).fetchone()
+        ).fetchall()[0]
         con.close()
     m.extra["warehouse"] = warehouse
     return m
