@@ -148,15 +148,15 @@ def _assemble(rows: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
 
 def _write(result: pl.DataFrame, out: Path) -> None:
     """The rows as JSONL or Parquet; each `id` as the input gave it (a number stays a number)."""
-    ids = [None if i is None else json.loads(i) for i in result["id"]]
     if out.suffix == ".jsonl":
-        records = result.drop("id").to_dicts()
-        lines = (
-            json.dumps({"id": i} | r, ensure_ascii=False, default=str)
-            for i, r in zip(ids, records, strict=True)
-        )
+        # `id` holds each id as JSON text already: it opens every line Polars writes for the rest
+        rest = pl.Series(result.drop("id").write_ndjson().splitlines(), dtype=pl.String)
+        lines = pl.select(
+            pl.concat_str(pl.lit('{"id": '), result["id"].fill_null("null"), pl.lit(", "), rest.str.slice(1))
+        ).to_series()
         write_text_atomic("".join(f"{line}\n" for line in lines), out)
         return
+    ids = [None if i is None else json.loads(i) for i in result["id"]]
     try:
         id_column = pa.array(ids)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # ids of mixed types: as JSON text
