@@ -24,6 +24,7 @@ import polars as pl
 KINDS = ("mismatched", "boilerplate", "truncated", "chatter", "echo")
 FAMILIES = ("calibration", "benchmark")
 MIN_TRUNCATE_WORDS = 24  # shorter outputs are not cut: a few words may well be the whole answer
+_SENTENCE_END = r"[.!?][\"'”’)\]]*\s*$"
 
 # {q}: the instruction.
 _ECHO = {
@@ -133,6 +134,10 @@ def make_negatives(
         words = output.str.extract_all(r"\S+\s*")  # each word with the space after it
         n_words = words.list.len()
         keep = (n_words * (0.10 + 0.30 * _pick(key, "cut", 1000) / 1000)).round().cast(pl.Int64).clip(4)
+        # a cut that lands after a sentence's last word leaves a shorter but complete answer, not a
+        # truncated one: cut one word earlier, so the text stops mid-sentence
+        ends_sentence = words.list.get(keep - 1, null_on_oob=True).str.contains(_SENTENCE_END)
+        keep = pl.when(ends_sentence).then(keep - 1).otherwise(keep)
         made.append(
             base.filter(n_words >= MIN_TRUNCATE_WORDS).with_columns(
                 output=words.list.head(keep).list.join("").str.strip_chars(), kind=pl.lit("truncated")

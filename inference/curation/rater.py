@@ -20,11 +20,11 @@ from inference.curation.signals import (
     CANDIDATES,
     LIKELIHOOD_TOKENS,
     MODEL_COLUMNS,
-    UNCONDITIONAL_HEAD,
     compute_signals,
     model_signals,
 )
 from inference.engines.base import Engine
+from inference.gain import UNCONDITIONAL_HEAD
 from inference.prompts.common import prompt_version
 from inference.prompts.rating import SCORES, RatingPrompt, build_rating_prompt, parse_reasoned
 from inference.sampling import Sampling

@@ -26,11 +26,11 @@ from tqdm import tqdm
 
 from inference.augment import cut_input
 from inference.engines.base import Engine, Piece
+from inference.gain import TOKENS, alone_pieces
 from inference.prompts.rating import SCORES, RatingPrompt
 
-LIKELIHOOD_TOKENS = 16
+LIKELIHOOD_TOKENS = TOKENS
 CANDIDATES = tuple(f" {k}" for k in SCORES)  # what follows "Score:" in the rating prompt
-UNCONDITIONAL_HEAD = "Answer:\n"  # the answer alone, fenced as in the rating row
 
 MODEL_COLUMNS = {
     "probs": pl.List(pl.Float64),
@@ -48,6 +48,7 @@ MODEL_COLUMNS = {
 }
 _WORD = r"[\p{L}\p{N}']+"
 _FIRST_PERSON = r"\b(?:I|I'm|I've|I'd|I'll|[Mm]e|[Mm]y|[Mm]ine|[Mm]yself)\b"
+EDGE_WORDS = 30  # words at each end of an answer where `first_person` looks
 _SHORT_LINE = r"(?m)^[^\S\n]*\S+(?:[^\S\n]+\S+){0,2}[^\S\n]*$"  # three words or fewer
 _LINE = r"(?m)^[^\S\n]*\S"
 
@@ -66,13 +67,7 @@ def model_signals(
         rated.append(
             [Piece(head), Piece(text, scored=likelihood_tokens), Piece(closing, scored=-1), Piece(rest)]
         )
-        opening = head[head.rindex("\n", 0, len(head) - 1) + 1 :]  # the fence's opening line
-        alone.append(
-            [
-                Piece(UNCONDITIONAL_HEAD + opening),
-                Piece(text, scored=likelihood_tokens, read=likelihood_tokens),
-            ]
-        )
+        alone.append(alone_pieces(prompt, answer, likelihood_tokens))
     given = engine.likelihood(prompt.prefix, rated, CANDIDATES)
     bare = engine.likelihood(prompt.prefix, alone)
     frame = pl.DataFrame(
@@ -107,18 +102,27 @@ def model_signals(
 def text_signals(instruction: pl.Expr, answer: pl.Expr) -> dict[str, pl.Expr]:
     """Expressions over the two texts: `question_overlap` (F1 of their word sets: an answer that only
     restates the request is near 1), `request_in_answer` (the share of the request's words that the
-    answer has), `first_person` (share of words), `short_lines` (share of lines of three words or
-    fewer)."""
+    answer has), `first_person` (share of first-person words among the answer's first and last
+    `EDGE_WORDS` words), `short_lines` (share of lines of three words or fewer)."""
     answer_set = answer.str.to_lowercase().str.extract_all(_WORD).list.unique()
     request_set = instruction.str.to_lowercase().str.extract_all(_WORD).list.unique()
     shared = answer_set.list.set_intersection(request_set).list.len().cast(pl.Float64)
     sizes = answer_set.list.len() + request_set.list.len()
-    words = answer.str.count_matches(r"\S+")
+    # forum chatter frames its content with an opening and a sign-off in the first person: measured
+    # over the whole text, a long answer dilutes them below what tells it from a plain answer
+    words = answer.str.extract_all(r"\S+")
+    count = words.list.len()
+    tail_start = pl.max_horizontal(count - EDGE_WORDS, pl.lit(EDGE_WORDS)).cast(pl.Int64)
+    edges = pl.concat_str(
+        [words.list.head(EDGE_WORDS).list.join(" "), words.list.slice(tail_start).list.join(" ")],
+        separator=" ",
+    )
+    edge_words = count.clip(0, EDGE_WORDS) + (count - EDGE_WORDS).clip(0, EDGE_WORDS)
     return {
         "question_overlap": pl.when(sizes > 0).then(2 * shared / sizes).otherwise(0.0),
         "request_in_answer": shared / request_set.list.len().clip(1),
-        "first_person": pl.when(words > 0)
-        .then(answer.str.count_matches(_FIRST_PERSON) / words)
+        "first_person": pl.when(edge_words > 0)
+        .then(edges.str.count_matches(_FIRST_PERSON) / edge_words)
         .otherwise(0.0),
         "short_lines": answer.str.count_matches(_SHORT_LINE) / answer.str.count_matches(_LINE).clip(1),
     }
