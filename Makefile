@@ -137,6 +137,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_ray_scaling.py
 	$(BIN)/python benchmarks/novelty_filter.py
 	$(BIN)/python benchmarks/curation_quality.py
+	$(BIN)/python benchmarks/augmentation_quality.py
 
 bench-training: $(TRAIN_STAMP)
 	$(BIN)/python benchmarks/training_lora_vs_full.py

@@ -320,6 +320,20 @@ def augment(
     max_new_tokens: Annotated[int, typer.Option(help="Token limit of one instruction.")] = 64,
     examples: Annotated[int, typer.Option(help="Seed pairs shown in the few-shot prompt.")] = 3,
     prompt_format: PromptFormatOption = "auto",
+    candidates: Annotated[
+        int | None, typer.Option(help="Draws per segment; the one its text is likeliest under is kept.")
+    ] = None,
+    attempts: Annotated[
+        int | None, typer.Option(help="Rounds of draws for a segment whose draws all failed.")
+    ] = None,
+    trained: Annotated[
+        bool,
+        typer.Option(
+            "--trained/--base",
+            help="Without --model or --server: use the warehouse's trained backward model if it has one "
+            "(--trained), or the base model prompted few-shot (--base).",
+        ),
+    ] = True,
     parallel: ParallelOption = 8,
     threads: ThreadsOption = None,
     batch_rows: BatchRowsOption = 32,
@@ -330,12 +344,23 @@ def augment(
     cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
     """Self-augmentation: write an instruction for every kept segment (the backward model)."""
+    from dataclasses import replace
+
+    from inference.augment import DRAWING
     from inference.augment import augment as run_augment
-    from inference.formats import resolve_prompt_format
+    from inference.formats import resolve_prompt_format, trained_backward_model
     from inference.sampling import Sampling
 
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
+    drawing = replace(
+        DRAWING, candidates=candidates or DRAWING.candidates, attempts=attempts or DRAWING.attempts
+    )
     store = _warehouse(warehouse)
+    if model is None and server is None and trained:
+        found = trained_backward_model(store)
+        if found is not None:
+            model = str(found["gguf_path"])
+            typer.echo(f"augment: the warehouse's trained backward model {found['name']} ({model})")
     _run_model_stage(
         StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
         lambda opened: run_augment(
@@ -344,6 +369,7 @@ def augment(
             iteration=iteration,
             prompt_format=resolve_prompt_format(prompt_format, store, opened.model_id),
             sampling=sampling,
+            drawing=drawing,
             n_examples=examples,
             limit=limit,
             batch_rows=batch_rows,

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import polars as pl
 import xxhash
 
 import sql
 from etl.filters.quality import WORD
 from inference.engines.base import Engine
+from inference.instructions import Drawing, write_instructions
 from inference.prompts.backtranslate import (
     build_backtranslate_prompt,
     build_chat_backtranslate_prompt,
-    clean_instruction,
 )
+from inference.prompts.common import prompt_version
+from inference.prompts.rating import RatingPrompt, build_rating_prompt
 from inference.runner import StageReport, run_batches
-from inference.sampling import Sampling, row_seed
+from inference.sampling import Sampling
 from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS
 from warehouse.store import Warehouse
+
+DRAWING = Drawing(candidates=3, attempts=2)  # chosen on the tune split of benchmarks/augmentation_quality.py
+
+
+def drawing_version(version: str, drawing: Drawing, gain_prompt: RatingPrompt | None) -> str:
+    """The prompt version of rows drawn with `drawing`: a single draw keeps the prompt's own version;
+    more draws, and the rating prompt that ranks them, make another, so rows never mix."""
+    if drawing == Drawing():
+        return version
+    judge = gain_prompt.version if gain_prompt is not None else "unranked"
+    return prompt_version(f"{version}+{drawing.label}", judge)
 
 
 def augmentation_id(segment_id: str, iteration: int, model: str, prompt_version: str) -> str:
@@ -41,6 +57,7 @@ def augment(
     iteration: int = 0,
     prompt_format: str = "few-shot",
     sampling: Sampling | None = None,
+    drawing: Drawing = DRAWING,
     n_examples: int = 3,
     limit: int | None = None,
     sample: int | None = None,
@@ -52,6 +69,7 @@ def augment(
     `prompt_format` "few-shot" prompts a base model with seed examples; "chat" prompts a backward model
     fine-tuned by humpback_train as it was trained. `limit` caps the rows computed in this run; `sample`
     keeps only the first N kept segments in id order, a fixed subset that a rerun finds done.
+    `drawing`: draws per row and resampling (`inference/instructions.py`); part of the prompt version.
     """
     sampling = sampling or Sampling()
     chat = prompt_format == "chat"
@@ -59,7 +77,9 @@ def augment(
         con = connect(warehouse)
         seeds = query(con, "SELECT * FROM seeds")
         prompt = build_chat_backtranslate_prompt() if chat else build_backtranslate_prompt(seeds, n_examples)
-        params = {"iteration": iteration, "model": engine.model_id, "prompt_version": prompt.version}
+        gain_prompt = build_rating_prompt("direct") if drawing.rank and drawing.candidates > 1 else None
+        version = drawing_version(prompt.version, drawing, gain_prompt)
+        params = {"iteration": iteration, "model": engine.model_id, "prompt_version": version}
         segments = query(con, sql.load("inference/segments_to_augment"), params)
         con.close()
         if sample is not None:
@@ -68,47 +88,41 @@ def augment(
         report = StageReport(
             stage="augment",
             model=engine.model_id,
-            prompt_version=prompt.version,
+            prompt_version=version,
             already_done=segments.height - pending.height,
         )
         if limit is not None:
             pending = pending.head(limit)
-        params_json = sampling.to_json()
+        params_json = json.dumps(
+            json.loads(sampling.to_json()) | {"drawing": asdict(drawing)}, sort_keys=True
+        )
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             inputs = cut_input(chunk["text"], sampling.max_input_chars)
             ids = chunk["segment_id"].to_list()
-            seeds_ = [row_seed(sampling.seed, f"{sid}|{iteration}") for sid in ids]
-            outputs = engine.complete(
-                prompt.prefix, [prompt.suffix(t) for t in inputs["text"]], sampling, seeds_, prompt.stop
+            written = write_instructions(
+                engine,
+                prompt,
+                inputs["text"].to_list(),
+                [f"{sid}|{iteration}" for sid in ids],
+                sampling,
+                drawing,
+                examples=few_shot_instructions,
+                gain_prompt=gain_prompt,
             )
-            cleaned = [
-                clean_instruction(o.text, o.stopped, few_shot_instructions, first_line=not chat)
-                for o in outputs
-            ]
-            return pl.DataFrame(
-                {
-                    "augmentation_id": [
-                        augmentation_id(s, iteration, engine.model_id, prompt.version) for s in ids
-                    ],
-                    "segment_id": ids,
-                    "iteration": iteration,
-                    "backward_model": prompt.kind,
-                    "instruction": [c[0] for c in cleaned],
-                    "status": [c[1] for c in cleaned],
-                    "raw_output": [o.text for o in outputs],
-                    "sampling_seed": seeds_,
-                    "model": engine.model_id,
-                    "model_source": engine.model_source,
-                    "prompt_version": prompt.version,
-                    "params": params_json,
-                    "prompt_tokens": [o.prompt_tokens for o in outputs],
-                    "uncached_tokens": [o.uncached_tokens for o in outputs],
-                    "completion_tokens": [o.completion_tokens for o in outputs],
-                    "input_truncated": inputs["input_truncated"],
-                }
-            ).with_columns(
-                instruction_words=pl.col("instruction").cast(pl.String).str.count_matches(WORD).cast(pl.Int32)
+            return written.with_columns(
+                augmentation_id=pl.Series(
+                    [augmentation_id(s, iteration, engine.model_id, version) for s in ids], dtype=pl.String
+                ),
+                segment_id=pl.Series(ids, dtype=pl.String),
+                iteration=pl.lit(iteration, dtype=pl.Int32),
+                backward_model=pl.lit(prompt.kind),
+                model=pl.lit(engine.model_id),
+                model_source=pl.lit(engine.model_source),
+                prompt_version=pl.lit(version),
+                params=pl.lit(params_json),
+                input_truncated=inputs["input_truncated"],
+                instruction_words=pl.col("instruction").str.count_matches(WORD).cast(pl.Int32),
             )
 
         few_shot_instructions = frozenset(
@@ -119,7 +133,7 @@ def augment(
             table="augmentations",
             schema=AUGMENTATIONS,
             key="segment_id",
-            scope=f"{iteration}|{engine.model_id}|{prompt.version}",
+            scope=f"{iteration}|{engine.model_id}|{version}",
             pending=pending,
             engine=engine,
             compute=compute,

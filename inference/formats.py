@@ -4,6 +4,8 @@ its GGUF's sha256, so a trained model is used as a plain model path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sql
 from inference.prompts.backtranslate import PROMPT_FORMATS
 from inference.prompts.chat import FORMAT
@@ -18,6 +20,16 @@ def registered_model(warehouse: Warehouse, model_id: str) -> dict[str, object] |
     finally:
         con.close()
     return rows[0] if rows else None
+
+
+def trained_backward_model(warehouse: Warehouse) -> dict[str, object] | None:
+    """The newest backward model trained on this warehouse whose GGUF file is still there."""
+    con = connect(warehouse)
+    try:
+        rows = query(con, sql.load("inference/trained_backward_model")).to_dicts()
+    finally:
+        con.close()
+    return rows[0] if rows and Path(str(rows[0]["gguf_path"])).is_file() else None
 
 
 def resolve_prompt_format(requested: str, warehouse: Warehouse, model_id: str) -> str:

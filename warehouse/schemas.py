@@ -125,7 +125,13 @@ AUGMENTATIONS = pa.schema(
             "status", pa.string(), nullable=False
         ),  # ok | empty | too_short | too_long | no_stop | copied_example
         pa.field("raw_output", pa.string()),  # what the model wrote, before cleaning
-        pa.field("sampling_seed", pa.int64(), nullable=False),  # this row's seed, from the run seed and row
+        pa.field("sampling_seed", pa.int64(), nullable=False),  # the kept draw's seed (run seed, row, draw)
+        pa.field("attempt_seeds", pa.list_(pa.int64())),  # every draw's seed (inference/instructions.py)
+        pa.field("attempt_statuses", pa.list_(pa.string())),  # what cleaning made of each draw
+        pa.field("attempt_instructions", pa.list_(pa.string())),  # and its instruction (null: failed)
+        # log p(segment | instruction) - log p(segment) per token of its first 16: how well the instruction
+        # fits its segment, read through the rating prompt; null for a single draw or no instruction
+        pa.field("gain", pa.float64()),
         *_MODEL_PROVENANCE,
     ]
 )

@@ -92,6 +92,18 @@ class Engine(Protocol):
         """One sampled continuation per row, each from its own seed."""
         ...
 
+    def sample(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[Sequence[int]],
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
+        """Several sampled continuations per row, one per seed of `seeds[row]`: as many `complete` rows,
+        but an engine may read the row's prompt once for all of them."""
+        ...
+
     def map_batches(
         self, compute: Callable[[Engine, pl.DataFrame], pl.DataFrame], chunks: Sequence[pl.DataFrame]
     ) -> Iterator[tuple[int, pl.DataFrame]]:
@@ -109,6 +121,30 @@ class InProcessBatches:
     ) -> Iterator[tuple[int, pl.DataFrame]]:
         for index, chunk in enumerate(chunks):
             yield index, compute(self, chunk)  # type: ignore[arg-type]
+
+
+def sample_by_completing(
+    engine: Engine,
+    prefix: str,
+    suffixes: Sequence[str],
+    sampling: Sampling,
+    seeds: Sequence[Sequence[int]],
+    stop: Sequence[str],
+) -> list[list[Completion]]:
+    """`Engine.sample` as one `complete` request per seed, for engines that cannot share a prompt's
+    reading between samples (a server shares it through its own prompt cache)."""
+    flat = engine.complete(
+        prefix,
+        [s for s, row in zip(suffixes, seeds, strict=True) for _ in row],
+        sampling,
+        [seed for row in seeds for seed in row],
+        stop,
+    )
+    out, at = [], 0
+    for row in seeds:
+        out.append(flat[at : at + len(row)])
+        at += len(row)
+    return out
 
 
 def common_prefix(texts: Sequence[str]) -> str:

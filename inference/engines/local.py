@@ -66,9 +66,23 @@ class _Row:
     index: int
     tokens: list[int]
     rng: np.random.Generator | None = None
+    draw: int = 0  # which of the row's samples this is
     generated: list[int] = field(default_factory=list)
     position: int = 0
     logits_at: int = -1  # this row's output index in the current batch
+
+
+@dataclass
+class _Group:
+    """The samples of one row, and the sequence that holds the cells of its prompt."""
+
+    draws: list[_Row]
+    cells: int  # KV cells it may need: its prompt and every sample's tokens
+    holder: int = -1
+    end: int = 0  # the position after its prompt
+    started: int = 0
+    done: int = 0
+    logits: np.ndarray | None = None  # after its prompt, kept for samples that start later
 
 
 class LocalEngine(InProcessBatches):
@@ -314,50 +328,123 @@ class LocalEngine(InProcessBatches):
         seeds: Sequence[int],
         stop: Sequence[str],
     ) -> list[Completion]:
+        return [row[0] for row in self.sample(prefix, suffixes, sampling, [[s] for s in seeds], stop)]
+
+    def sample(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[Sequence[int]],
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
+        """k samples of a row read its prompt once. The row's first sample reads it in its own sequence;
+        the others start in any free sequence as copies of the prompt's cells (a copy in a unified cache
+        only tags cells) and draw their first token from the same logits, each with its own generator.
+        A first sample that ends before its siblings have started keeps the prompt's cells for them."""
         self._set_prefix(prefix)
-        queue: deque[_Row] = deque()
+        queue: deque[_Group] = deque()
         for i, suffix in enumerate(suffixes):
-            row = _Row(index=i, tokens=self.tokenize(suffix), rng=np.random.default_rng(seeds[i]))
-            self._check_fits(len(row.tokens) + sampling.max_new_tokens)
-            queue.append(row)
-        results: list[Completion | None] = [None] * len(suffixes)
+            tokens = self.tokenize(suffix)
+            if not 1 <= len(seeds[i]) <= self.parallel:
+                raise ValueError(f"a row asks for {len(seeds[i])} samples; 1 to {self.parallel} can run")
+            self._check_fits(len(tokens) + len(seeds[i]) * sampling.max_new_tokens)
+            draws = [
+                _Row(index=i, draw=j, tokens=tokens, rng=np.random.default_rng(seed))
+                for j, seed in enumerate(seeds[i])
+            ]
+            queue.append(_Group(draws=draws, cells=len(tokens) + len(draws) * sampling.max_new_tokens))
+        results: list[list[Completion | None]] = [[None] * len(row) for row in seeds]
+        groups = {group.draws[0].index: group for group in queue}
         active: dict[int, _Row] = {}
-        reserved = 0  # KV cells promised to active rows, so a started row can always finish
-        while queue or active:
+        waiting: deque[_Group] = deque()  # read rows with samples not yet started
+        holders: set[int] = set()  # sequences that only keep a prompt's cells for samples to come
+        reserved = 0  # KV cells promised to started rows, so a started row can always finish
+
+        def finish(seq: int, row: _Row, text: str, stopped: bool) -> None:
+            nonlocal reserved
+            results[row.index][row.draw] = Completion(
+                text=text,
+                stopped=stopped,
+                prompt_tokens=len(self._prefix_tokens) + len(row.tokens),
+                uncached_tokens=len(row.tokens) if row.draw == 0 else 0,
+                completion_tokens=len(row.generated),
+            )
+            group = groups[row.index]
+            group.done += 1
+            if group.done == len(group.draws):
+                reserved -= group.cells
+            if seq == group.holder and group.started < len(group.draws):
+                llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, group.end, -1)  # keep the prompt
+                holders.add(seq)
+            else:
+                self._free(seq)
+
+        def advance(seq: int, row: _Row, token: int) -> bool:
+            """Take a sampled token; True when the sample is finished (and recorded)."""
+            end = self._is_end(token)
+            if not end:
+                row.generated.append(token)
+            text, hit_stop = cut_at_stop(self.detokenize(row.generated), stop)
+            if end or hit_stop or len(row.generated) >= sampling.max_new_tokens:
+                finish(seq, row, text, end or hit_stop)
+                return True
+            return False
+
+        while queue or active or waiting:
             entries: list[tuple[int, int, int, bool]] = []
-            for seq, row in active.items():  # one new token for every running row
+            for seq, row in active.items():  # one new token for every running sample
                 row.logits_at = len(entries)
                 entries.append((row.generated[-1], row.position, seq, True))
                 row.position += 1
-            free = [s for s in range(1, self.parallel + 1) if s not in active]
-            while queue and free:
-                need = len(queue[0].tokens) + sampling.max_new_tokens
-                if reserved + need > self._budget:
-                    break
-                row, seq = queue.popleft(), free.pop(0)
-                reserved += need
+            free = [s for s in range(1, self.parallel + 1) if s not in active and s not in holders]
+            while waiting and free:  # the next sample of a read row, from its prompt's cells
+                group = waiting[0]
+                row, seq = group.draws[group.started], free.pop(0)
+                llama_cpp.llama_memory_seq_cp(self._ctx.memory, group.holder, seq, -1, group.end)
+                group.started += 1
+                if group.started == len(group.draws):
+                    waiting.popleft()
+                    if group.holder in holders:
+                        holders.discard(group.holder)
+                        self._free(group.holder)
+                row.position = group.end
+                if advance(
+                    seq, row, sample_token(group.logits, sampling.temperature, sampling.top_p, row.rng)
+                ):
+                    free.insert(0, seq)
+                    continue
                 active[seq] = row
-                self._start_row(seq, row, entries)
+                row.logits_at = len(entries)
+                entries.append((row.generated[-1], row.position, seq, True))
+                row.position += 1
+            reading: list[_Group] = []
+            while queue and free and not waiting:
+                if reserved + queue[0].cells > self._budget:
+                    break
+                group, seq = queue.popleft(), free.pop(0)
+                reserved += group.cells
+                self._start_row(seq, group.draws[0], entries)
+                group.holder, group.end, group.started = seq, group.draws[0].position, 1
+                active[seq] = group.draws[0]
+                reading.append(group)
+                if len(group.draws) > 1:
+                    # one row with samples to come at a time: its prompt's holder is then the only one,
+                    # and some other sequence always runs or is free for its samples
+                    break
+            if not entries:
+                continue  # every sample started in this round ended on its first token
             self._decode(entries)
+            for group in reading:
+                if len(group.draws) > 1:
+                    group.logits = self._logits(group.draws[0].logits_at).copy()
+                    waiting.append(group)
             for seq, row in list(active.items()):
                 token = sample_token(
                     self._logits(row.logits_at), sampling.temperature, sampling.top_p, row.rng
                 )
-                end = self._is_end(token)
-                if not end:
-                    row.generated.append(token)
-                text, hit_stop = cut_at_stop(self.detokenize(row.generated), stop)
-                if end or hit_stop or len(row.generated) >= sampling.max_new_tokens:
-                    results[row.index] = Completion(
-                        text=text,
-                        stopped=end or hit_stop,
-                        prompt_tokens=len(self._prefix_tokens) + len(row.tokens),
-                        uncached_tokens=len(row.tokens),
-                        completion_tokens=len(row.generated),
-                    )
-                    reserved -= len(row.tokens) + sampling.max_new_tokens
+                if advance(seq, row, token):
                     del active[seq]
-                    self._free(seq)
         return results  # type: ignore[return-value]
 
     def prompt_rate(self, n_tokens: int = 512, depth: int = 0, repeats: int = 3) -> float:

@@ -51,6 +51,16 @@ class ModelActor:
     ) -> list[Completion]:
         return self.engine.complete(prefix, suffixes, sampling, seeds, stop)
 
+    def sample(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[Sequence[int]],
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
+        return self.engine.sample(prefix, suffixes, sampling, seeds, stop)
+
     def likelihood(
         self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()
     ) -> list[Likelihood]:
@@ -126,6 +136,16 @@ class RayModelPool:
         stop: Sequence[str],
     ) -> list[Completion]:
         return ray.get(self.actors[0].complete.remote(prefix, suffixes, sampling, seeds, stop))
+
+    def sample(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[Sequence[int]],
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
+        return ray.get(self.actors[0].sample.remote(prefix, suffixes, sampling, seeds, stop))
 
     def likelihood(
         self, prefix: str, rows: Sequence[Sequence[Piece]], candidates: Sequence[str] = ()

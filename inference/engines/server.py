@@ -22,6 +22,7 @@ from inference.engines.base import (
     Piece,
     PieceScore,
     common_prefix,
+    sample_by_completing,
 )
 from inference.sampling import Sampling
 
@@ -91,6 +92,16 @@ class ServerEngine(InProcessBatches):
             )
 
         return list(self._pool.map(one, suffixes, seeds))
+
+    def sample(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        sampling: Sampling,
+        seeds: Sequence[Sequence[int]],
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
+        return sample_by_completing(self, prefix, suffixes, sampling, seeds, stop)
 
     def choose(self, prefix: str, suffixes: Sequence[str], candidates: Sequence[str]) -> list[Choice]:
         shared = common_prefix(candidates)

@@ -58,14 +58,28 @@ class BacktranslatePrompt:
         return FINE_TUNED_KIND if self.chat else FEW_SHOT_KIND
 
 
-def _eligible_examples(seeds: pl.DataFrame, n_examples: int) -> pl.DataFrame:
-    """Short, one-line-instruction seeds, in an order fixed by their ids (not by load order)."""
+def _eligible_examples(seeds: pl.DataFrame, n_examples: int, prose: bool = True) -> pl.DataFrame:
+    """Short, one-line-instruction seeds, in an order fixed by their ids (not by load order).
+
+    `prose`: only seeds that look like what a web segment answers, a request on its own (no quoted
+    text to work on) answered in prose (no code, few digits). With the embedded seeds the first three
+    by id were otherwise a spam check and two sums, and the base model wrote arithmetic problems for
+    pages about anything (benchmarks/augmentation_quality.py, tune split).
+    """
     words = pl.col("output").str.count_matches(r"\S+")
+    request_words = pl.col("instruction").str.count_matches(r"\S+")
     eligible = seeds.filter(
         ~pl.col("instruction").str.contains("\n"),
-        words.is_between(25, 140),
-        pl.col("instruction").str.count_matches(r"\S+").is_between(MIN_WORDS, 40),
+        words.is_between(25, 250 if prose else 140),
+        request_words.is_between(MIN_WORDS, 25 if prose else 40),
     )
+    if prose:
+        digits = pl.col("output").str.count_matches(r"\d") / pl.col("output").str.len_chars()
+        eligible = eligible.filter(
+            ~pl.col("instruction").str.contains(r"[\"“”:]"),
+            ~pl.col("output").str.contains("```", literal=True),
+            digits < 0.03,
+        )
     if eligible.height < n_examples:
         eligible = seeds.filter(~pl.col("instruction").str.contains("\n"))
     if eligible.height < n_examples:
@@ -76,8 +90,10 @@ def _eligible_examples(seeds: pl.DataFrame, n_examples: int) -> pl.DataFrame:
     return eligible.sort("seed_id").head(n_examples)  # seed ids are content hashes: a fixed shuffle
 
 
-def build_backtranslate_prompt(seeds: pl.DataFrame, n_examples: int = 3) -> BacktranslatePrompt:
-    examples = _eligible_examples(seeds, n_examples)
+def build_backtranslate_prompt(
+    seeds: pl.DataFrame, n_examples: int = 3, prose: bool = True
+) -> BacktranslatePrompt:
+    examples = _eligible_examples(seeds, n_examples, prose)
     shots = "".join(
         f"Reply:\n{fence(row['output'])}\nRequest: {row['instruction'].strip()}\n\n"
         for row in examples.iter_rows(named=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from humpback_train.iterate import iterate
 from humpback_train.settings import preset
 
-from inference.formats import resolve_prompt_format
+from inference.formats import resolve_prompt_format, trained_backward_model
 from warehouse.connect import connect, query
 from warehouse.report.build import build_report
 from warehouse.views import connect_views
@@ -64,6 +64,8 @@ def test_iterate_trains_augments_curates_and_rescores_then_does_nothing_new(seed
     # a trained model is a plain model path: the models table says how to prompt it
     assert resolve_prompt_format("auto", seeded_warehouse, str(m1["gguf_sha256"])) == "chat"
     assert resolve_prompt_format("auto", seeded_warehouse, "0" * 64) == "few-shot"
+    found = trained_backward_model(seeded_warehouse)  # what `humpback augment` then uses by default
+    assert found is not None and (found["name"], found["gguf_sha256"]) == ("M_yx", myx["gguf_sha256"])
     page = build_report(seeded_warehouse, seeded_warehouse.root / "report.html", k=K).path.read_text()
     trained = page[page.index('<table id="trained">') :]
     assert all(f"<td>{name}</td>" in trained for name in ("M_yx", "M0", "M1"))
