@@ -352,8 +352,11 @@ def augment(
     from inference.sampling import Sampling
 
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
+    # through a server, ranking draws reads prompt log-probabilities, which llama_cpp.server computes
+    # very slowly: one draw per round unless asked
+    default_candidates = 1 if server else DRAWING.candidates
     drawing = replace(
-        DRAWING, candidates=candidates or DRAWING.candidates, attempts=attempts or DRAWING.attempts
+        DRAWING, candidates=candidates or default_candidates, attempts=attempts or DRAWING.attempts
     )
     store = _warehouse(warehouse)
     if model is None and server is None and trained:
