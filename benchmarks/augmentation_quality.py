@@ -11,6 +11,9 @@ prints side by side:
   held-out outputs, the same for every option) by the likelihood gain, log p(output | instruction) -
   log p(output) over the output's first 16 tokens; a row without an instruction counts as a miss. The
   same figure for the true human instructions is the ceiling, and `fit` is the ratio;
+* `copies`: the share of rows whose instruction shares 8 words in a row with its output. The gain
+  rewards an instruction that gives its answer away, so an option that ranks by it is checked here;
+  the true instructions' share is the reference (a Self-Instruct input or a dolly context does it);
 * ROUGE-L of the instruction against the true one, and the median length in words (true: the
   held-out instructions');
 * rows per second (drawing, resampling and ranking; not the retrieval measurement) and the ratio to
@@ -29,6 +32,7 @@ fine-tuned backward model (`humpback train`), prompted in its chat format.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import statistics
 import sys
@@ -59,6 +63,7 @@ TARGET_FAILURES = 0.03  # copied_example + empty + no_stop
 TARGET_FIT = 0.85  # of the true instructions' retrieval
 TARGET_SPEED = 0.5  # of one plain draw's rows per second
 FAILURES = ("copied_example", "empty", "no_stop")
+COPY_WORDS = 8  # a run of this many words shared with the output: the instruction copies its answer
 OPTIONS = {
     "few-shot": Drawing(candidates=1, attempts=1),
     "resample-x3": Drawing(candidates=1, attempts=3),
@@ -100,6 +105,20 @@ def retrieval(engine, gain_prompt, instructions: list[str | None], outputs: list
         if i not in best or gain > best[i][0]:
             best[i] = (gain, j)
     return [i in best and best[i][1] == i for i in range(n)]
+
+
+def copied_run(instruction: str, output: str) -> int:
+    """The longest run of words an instruction shares with its output, verbatim (lowercased)."""
+    a, b = rouge_tokens(instruction), rouge_tokens(output)
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
+
+
+def copies(instructions: list[str | None], outputs: list[str]) -> float:
+    """The share of rows whose instruction shares `COPY_WORDS` words in a row with its output. The
+    likelihood gain rewards an instruction that gives its answer away, so the ranking is checked
+    against this; true instructions do it too (a Self-Instruct input, a dolly context)."""
+    found = [bool(i) and copied_run(i, o) >= COPY_WORDS for i, o in zip(instructions, outputs, strict=True)]
+    return sum(found) / len(found)
 
 
 def run_option(
@@ -144,6 +163,7 @@ def summarise(written: pl.DataFrame, rows: pl.DataFrame, hits: list[bool], secon
         "statuses": shares,
         "failures": sum(shares.get(s, 0.0) for s in FAILURES),
         "retrieval": sum(hits) / len(hits),
+        "copies": copies(instructions, rows["output"].to_list()),
         "rouge_l": statistics.mean(rouge) if rouge else 0.0,
         "words": statistics.median(words) if words else 0.0,
         "draws_per_row": float(draws.mean()),
@@ -158,6 +178,7 @@ def true_instructions(judge, rows: pl.DataFrame, gain_prompt, alone) -> dict:
     hits = retrieval(judge, gain_prompt, rows["instruction"].to_list(), outputs, alone)
     return {
         "retrieval": sum(hits) / len(hits),
+        "copies": copies(rows["instruction"].to_list(), rows["output"].to_list()),
         "words": statistics.median(len(x.split()) for x in rows["instruction"]),
     }
 
@@ -238,6 +259,7 @@ def main() -> None:
         "failures",
         "retrieval",
         "fit",
+        "copies",
         "ROUGE-L",
         "words",
         "draws",
@@ -255,6 +277,7 @@ def main() -> None:
                 f"{r['failures']:.3f}" if "failures" in r else "-",
                 f"{r['retrieval']:.3f}",
                 f"{fit:.2f}",
+                f"{r['copies']:.3f}",
                 f"{r['rouge_l']:.3f}" if "rouge_l" in r else "-",
                 f"{r['words']:.0f}",
                 f"{r['draws_per_row']:.2f}" if "draws_per_row" in r else "-",
@@ -269,6 +292,7 @@ def main() -> None:
             f"<={TARGET_FAILURES}",
             "",
             f">={TARGET_FIT}",
+            "",
             "",
             "",
             "",

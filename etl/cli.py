@@ -364,6 +364,11 @@ def augment(
         if found is not None:
             model = str(found["gguf_path"])
             typer.echo(f"augment: the warehouse's trained backward model {found['name']} ({model})")
+        else:
+            typer.echo(
+                "augment: the base model prompted few-shot (the warehouse has no trained backward model; "
+                "`humpback train --role backward` makes one)"
+            )
     _run_model_stage(
         StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
         lambda opened: run_augment(
