@@ -42,15 +42,15 @@ install: $(STAMP)
 # PyTorch first, so that the training package finds it; a GPU user sets TORCH to the CUDA build.
 install-training: $(TRAIN_STAMP)
 
-$(TRAIN_STAMP): $(STAMP) training/pyproject.toml
+$(TRAIN_STAMP): $(STAMP) training/pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e training
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e training
 	touch $@
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(SAMPLE_WARC): $(STAMP) etl/sample_corpus/build_warc.py $(wildcard etl/sample_corpus/pages/*.html)
@@ -132,6 +132,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_vs_datatrove.py
+	$(BIN)/python benchmarks/etl_fidelity.py
+	$(BIN)/python benchmarks/dedup_recall.py
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
 	$(BIN)/python benchmarks/views_vs_polars.py
 	$(BIN)/python benchmarks/etl_ray_scaling.py

@@ -150,6 +150,7 @@ class StageEngine:
     address: str | None = None
     actors: int | None = None
     cpus_per_actor: int = 2
+    n_ctx: int = 16384  # the engines' default; iterate's short chat prompts ask for less
 
     def open(self) -> Engine:
         if self.engine == "ray":
@@ -162,6 +163,7 @@ class StageEngine:
                 actors=self.actors,
                 cpus_per_actor=self.cpus_per_actor,
                 parallel=self.parallel,
+                n_ctx=self.n_ctx,
                 address=self.address,
             )
         if self.engine != "local":
@@ -170,7 +172,9 @@ class StageEngine:
             raise ValueError("--address needs --engine ray")
         from inference.engines import open_engine
 
-        return open_engine(self.model, self.server, parallel=self.parallel, threads=self.threads)
+        return open_engine(
+            self.model, self.server, parallel=self.parallel, threads=self.threads, n_ctx=self.n_ctx
+        )
 
 
 def _run_model_stage(
@@ -847,8 +851,22 @@ def iterate(
     actors: ActorsOption = None,
     cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
-    """The Humpback loop: train M_yx and augment; train M0 and curate; train M_t on seeds + A^(t), rescore."""
+    """The Humpback loop: train M_yx and augment; train M0 and curate; train M_t on seeds + A^(t), rescore.
+
+    Training runs here; augmentation and curation run on --engine, each on the model trained for it.
+
+    With --address, every node must read the warehouse's model_files folder (the trained GGUF files)."""
+    from dataclasses import replace
+
+    # checked before training, which takes minutes, not when the first model stage opens its engine
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("choose local or ray", param_hint="--engine")
+    if address and engine != "ray":
+        raise typer.BadParameter("--address needs --engine ray", param_hint="--address")
     package = _training()
+    where = StageEngine(
+        None, None, parallel, threads, engine, address, actors, cpus_per_actor, n_ctx=package.iterate.N_CTX
+    )
     try:
         settings = package.settings.preset(preset).with_overrides(method=method, max_steps=max_steps)
         report = package.iterate.iterate(
@@ -860,11 +878,10 @@ def iterate(
             mode=mode,
             system=system,
             sample=sample,
-            parallel=parallel,
-            threads=threads,
             batch_rows=batch_rows,
             show_progress=progress,
             log=typer.echo,
+            open_model=lambda model_path: replace(where, model=model_path).open(),
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise _fail(exc) from exc

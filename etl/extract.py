@@ -17,6 +17,7 @@ from etl.settings import ExtractSettings
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_DOCUMENT = re.compile(r"<(?:html|body)[\s>]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +115,24 @@ def body_blocks(container: etree._Element) -> list[Block]:
     return blocks
 
 
+def is_fragment(text: str) -> bool:
+    return _DOCUMENT.search(text) is None
+
+
+def as_document(text: str) -> str:
+    """`text`, or a fragment (a `<div>` or `<article>` without `<html>` or `<body>`, as JSONL and Parquet
+    dumps often carry their HTML) as the body of a document: trafilatura finds no main text in a bare
+    fragment (readability's 63 English expected pages: 16 gave text as they are, 63 wrapped)."""
+    if not is_fragment(text):
+        return text
+    # as an <article>: trafilatura then reads it as the main content it is; in a bare <body> it keeps a
+    # <div>'s paragraphs but drops its <h2>s, and the fragment comes out as one segment without a header
+    return f"<html><body><article>{text}</article></body></html>"
+
+
 def extract(text: str, url: str | None, settings: ExtractSettings) -> Extracted:
     document = trafilatura.bare_extraction(
-        text,
+        as_document(text),
         url=url,
         fast=settings.fast,
         # Headings keep their <head rend="hN"> level without it; inline formatting (bold, italics)

@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 import sql
+from etl.dedup.minhash import lsh_params
 from etl.filters.language import language_reason
 from etl.filters.quality import quality_reasons
 from etl.settings import Settings
@@ -44,6 +45,7 @@ SIGNALS = [
     "lang_score",
     "n_chars",
     "n_words",
+    "n_lines",
     "header_upper_ratio",
     "symbol_word_ratio",
     "bullet_line_ratio",
@@ -53,6 +55,7 @@ SIGNALS = [
     "stop_words",
     "boilerplate_line_ratio",
     "duplicate_line_ratio",
+    "short_line_word_ratio",
 ]
 
 
@@ -161,7 +164,7 @@ def finish_file(
             .drop("row_key")
         )
     if table == "segments":
-        frame = _finish_segments(frame.drop("bands"), clusters, settings)
+        frame = _finish_segments(frame.drop("minhash"), clusters, settings)
     return frame
 
 
@@ -203,7 +206,8 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB
     staged = {t: warehouse.staged_files(t, batch_ids) for t in STAGED_TABLES}
     con = _connect(warehouse, staged, memory_limit)
 
-    edges = con.sql(sql.load("etl/dedup_edges")).to_arrow_table()
+    bands, rows = lsh_params(settings.dedup.threshold, settings.dedup.num_perm)
+    edges = con.sql(sql.load("etl/dedup_edges"), params={"bands": bands, "band_rows": rows}).to_arrow_table()
     members = pl.concat([pl.from_arrow(edges["a"]), pl.from_arrow(edges["b"])]).unique()
     passes = member_passes(staged["segments"], members, settings)
     clusters = duplicate_clusters(edges, passes.drop("file"))

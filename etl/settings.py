@@ -16,7 +16,7 @@ from typing import Any
 
 # Bump when a code change alters the rows a batch stages (ids, columns, signals): batches staged by
 # older code are then recomputed instead of mixed with new ones.
-STAGING_FORMAT = 2
+STAGING_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,17 @@ class QualitySettings:
     max_words: int = 3_000
     max_header_upper_ratio: float = 0.6  # Humpback: share of capital letters among the header's letters
     max_symbol_word_ratio: float = 0.1  # Gopher: ('#' + ellipses) per word
-    max_bullet_line_ratio: float = 0.9  # Gopher: lines starting with a bullet
-    max_ellipsis_line_ratio: float = 0.3  # Gopher: lines ending with an ellipsis
-    min_alpha_word_ratio: float = 0.8  # Gopher: words that contain a letter
+    max_bullet_line_ratio: float = 0.9  # Gopher: lines starting with a bullet (here: of at most 4 words)
+    max_ellipsis_line_ratio: float = 0.3  # Gopher: lines ending with an ellipsis (two at least)
+    # Gopher (0.8, words with a letter); here a letter or digit, and lower: a segment may hold a code
+    # block, whose brackets and operators are words without either (readability's pages: 0.74 and up)
+    min_alpha_word_ratio: float = 0.7
     min_mean_word_length: float = 3.0  # Gopher
     max_mean_word_length: float = 10.0  # Gopher
     min_stop_words: int = 2  # Gopher: at least this many of the, be, to, of, and, that, have, with
-    max_boilerplate_line_ratio: float = 0.3  # C4-style: cookie, privacy, javascript, navigation lines
-    max_duplicate_line_ratio: float = 0.3  # Gopher: lines repeated within the segment
+    max_boilerplate_line_ratio: float = 0.3  # C4-style: navigation labels, cookie and copyright phrases
+    max_duplicate_line_ratio: float = 0.2  # Gopher: characters in lines repeated within the segment
+    max_short_line_word_ratio: float = 0.5  # words in lines of at most 3 words: a link list
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,15 @@ class Settings:
     def staging_fingerprint(self) -> str:
         """Hash of what shapes the staged rows of a batch (reading, extraction, MinHash).
 
-        Language and quality thresholds, and the dedup threshold, apply at finalize time, so changing
-        them never re-extracts a page.
+        Language and quality thresholds, and the dedup threshold (with its LSH band layout: workers stage
+        MinHash signatures), apply at finalize time, so changing them never re-extracts a page.
         """
         from importlib.metadata import version
 
         relevant = {
             "read": {"max_page_bytes": self.read.max_page_bytes},
             "extract": dataclasses.asdict(self.extract) | {"page_timeout_s": None},
-            "dedup": {k: getattr(self.dedup, k) for k in ("ngram", "num_perm", "threshold", "seed")},
+            "dedup": {k: getattr(self.dedup, k) for k in ("ngram", "num_perm", "seed")},
             # Shingle and text hashes come from polars' hash, stable only within one polars version.
             "versions": {
                 "format": STAGING_FORMAT,

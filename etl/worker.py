@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from etl.batch import BatchResult
 from etl.decode import DecodeError, decode_html
-from etl.dedup.minhash import segment_bands
+from etl.dedup.minhash import segment_signatures
 from etl.extract import extract
 from etl.filters.language import detect_languages
 from etl.filters.quality import quality_metrics
@@ -160,7 +160,7 @@ _SEGMENT_INPUT = [
 
 
 def segment_columns(raw: list[tuple], settings: Settings) -> pa.Table:
-    """Language, quality signals, text hash and MinHash bands for a batch of segments."""
+    """Language, quality signals, text hash and MinHash signature for a batch of segments."""
     frame = pl.DataFrame(raw, schema=_SEGMENT_INPUT, orient="row").with_columns(
         pl.col("header_level").cast(pl.Int8), pl.col("position").cast(pl.Int32)
     )
@@ -170,7 +170,7 @@ def segment_columns(raw: list[tuple], settings: Settings) -> pa.Table:
         lang=pl.Series(langs, dtype=pl.String),
         lang_score=pl.Series(scores, dtype=pl.Float32),
         text_hash=normalised.hash(seed=7),
-        bands=segment_bands(frame["text"], settings.dedup),
+        minhash=segment_signatures(frame["text"], settings.dedup),
     )
     return frame.select(STAGED_SEGMENTS.names).to_arrow().cast(STAGED_SEGMENTS)
 

@@ -63,3 +63,17 @@ def embedded_calibration():
     finally:
         engine.close()
     return rater.calibration
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance of 2 CPUs on 127.0.0.1, for one test module."""
+    ray = pytest.importorskip("ray", reason="Ray is a dev dependency: make test installs it")
+    from etl.cluster.runtime import start_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    start_ray(num_cpus=2)
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    yield
+    ray.shutdown()

@@ -53,3 +53,35 @@ def test_clusters_keep_the_passing_member_with_the_smallest_id() -> None:
     assert clusters["dup_cluster"].to_list() == ["a1", "a1", "a1", "b1", "b1"]
     # a1 fails another filter, so a2 is kept; b1 passes and has the smallest id.
     assert clusters["is_duplicate"].to_list() == [True, False, True, False, True]
+
+
+def test_the_threshold_applies_at_finalize_without_re_extracting(tmp_path) -> None:
+    """Workers stage signatures; a rerun with another threshold skips every batch and re-cuts the bands."""
+    import json
+
+    import duckdb
+
+    from etl.pipeline import run_etl
+    from etl.settings import load_settings
+
+    words = (BASE + " " + BASE.replace("tomatoes", "peppers") + " " + BASE.replace("soup", "sauce")).split()
+    changed = list(words)
+    for i in range(6, len(changed), 12):  # one word in twelve: word 5-gram Jaccard about 0.4
+        changed[i] = "changed"
+    corpus = tmp_path / "pages.jsonl"
+    with corpus.open("w") as out:
+        for name, text in (("a", " ".join(words)), ("b", " ".join(changed))):
+            html = f"<html><body><article><h2>Soup</h2><p>{text}</p></article></body></html>"
+            out.write(json.dumps({"url": f"https://example.com/{name}", "html": html}) + "\n")
+
+    def clustered(threshold: float) -> tuple[int, int]:
+        settings = load_settings(None, [f"dedup.threshold={threshold}", "quality.min_words=5"])
+        report = run_etl([corpus], tmp_path / "wh", settings, workers=1, show_progress=False)
+        rows = duckdb.sql(
+            f"SELECT count(DISTINCT dup_cluster), count(*) FILTER (is_duplicate) "
+            f"FROM read_parquet('{tmp_path}/wh/segments/*.parquet')"
+        ).fetchall()[0]
+        return report.batches_skipped, rows[1]
+
+    assert clustered(0.75) == (0, 0)  # extracted; the pages differ too much at 0.75
+    assert clustered(0.3) == (1, 1)  # nothing extracted again; at 0.3 one page is the other's duplicate

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from scipy.stats import binomtest
 from typer.testing import CliRunner
 
 from etl.cli import StageEngine, app
@@ -186,7 +187,12 @@ def test_a_model_against_itself_is_even_and_resumes(vicuna: Path, tmp_path: Path
 
     overall = _overall(report.summary)
     assert overall["prompts"] == prompts
-    assert overall["ci_low"] <= 0.5 <= overall["ci_high"]
+    # Even: the decisive judgments split as a fair coin's would (a two-sided sign test). The bootstrap
+    # interval is not the test: with most prompts tied it is narrow, and one run measured 0 wins,
+    # 3 losses and 29 ties, whose interval [0.44, 0.48] missed 0.5 though a 0-3 split has p = 0.25.
+    decisive = overall["wins"] + overall["losses"]
+    assert decisive == 0 or binomtest(overall["wins"], decisive).pvalue >= 0.05
+    assert overall["ci_low"] <= overall["win_rate"] <= overall["ci_high"]
     assert abs(overall["win_rate"] - 0.5) <= 0.15
 
     # The same sample on both sides: both orders show the judge the same text, so no side can win.

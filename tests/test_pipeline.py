@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import json
 import os
 import signal
 import statistics
@@ -15,10 +17,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from lxml import html as lxml_html
+from typer.testing import CliRunner
 
+from etl import pipeline
 from etl.batch import run_batch
-from etl.pipeline import LocalEngine, run_etl
-from etl.records import RawRecord
+from etl.pipeline import CodeErrorWatch, EtlCodeError, LocalEngine, PageError, run_etl
+from etl.records import Failure, RawRecord
 from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
 from etl.worker import process_batch
@@ -255,6 +259,133 @@ def test_a_page_that_makes_processing_raise_is_isolated(tmp_path: Path) -> None:
     assert [d["source"] for d in documents] == ["a.html"]
     assert [(r["source"], r["reason"]) for r in rejects] == [("b.html", "processing_error")]
     assert "ValueError: unexpected input" in rejects[0]["detail"]
+
+
+def bug_on_every_page(batch_id, items, settings, warehouse_root=None):
+    """Stands in for a bug in our own code: the real batch function runs, then a lookup by the wrong
+    key raises KeyError on every page, at one line, with a message that names the page (as a bug's
+    message often names its input)."""
+    result = run_batch(batch_id, items, settings, warehouse_root)
+    by_url = {item.url: item for item in items}
+    by_url[items[0].source]  # the bug: looked up by source, not by URL
+    return result
+
+
+def test_a_bug_that_fails_every_page_stops_the_run(
+    sample_warc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample in batches of 4 pages, each page raising the bug: the run stops after two batches
+    with EtlCodeError, logs the worker's traceback, and commits nothing; the run after the fix
+    processes the whole corpus."""
+    settings = load_settings(None, ["read.records_per_batch=4"])
+    monkeypatch.setattr(pipeline, "LocalEngine", functools.partial(LocalEngine, task=bug_on_every_page))
+    with pytest.raises(EtlCodeError) as raised:
+        run_etl([sample_warc], tmp_path, settings, workers=2, show_progress=False)
+    message = str(raised.value)
+    log = tmp_path / "_logs" / "etl-errors.log"
+    assert message.startswith(f"KeyError: '{sample_warc}@")
+    assert "test_pipeline.py" in message and "in bug_on_every_page" in message  # where it raised
+    assert "2 consecutive batches (8 pages" in message
+    assert "bug in the run's code, not bad input" in message and str(log) in message
+    traceback = log.read_text()
+    assert traceback.count("Traceback (most recent call last)") == 2  # one per batch of the streak
+    assert "by_url[items[0].source]" in traceback
+    assert not list((tmp_path / "_staging" / "manifests").glob("*.json"))  # nothing committed
+    assert not (tmp_path / "rejects").exists()  # never finalized
+
+    monkeypatch.undo()
+    report = run_etl([sample_warc], tmp_path, settings, workers=2, show_progress=False)
+    assert report.batches_skipped == 0 and report.batches == 10
+    assert (
+        one(tmp_path, "SELECT count(*) FROM documents") + one(tmp_path, "SELECT count(*) FROM rejects") == 39
+    )
+    assert one(tmp_path, "SELECT count(*) FROM rejects WHERE reason = 'processing_error'") == 0
+
+
+def write_jsonl(path: Path, payloads: list[bytes]) -> Path:
+    with open(path, "w") as fh:
+        for n, payload in enumerate(payloads):
+            fh.write(json.dumps({"url": f"https://pages.example/{n}", "html": payload.decode()}) + "\n")
+    return path
+
+
+def test_the_cli_exits_non_zero_when_no_page_of_the_run_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch, and the bug fails all its pages: the run ends with no page run, which is the same
+    error; `humpback etl` exits non-zero."""
+    from etl.cli import app
+
+    pages = [GOOD_PAGE, GOOD_PAGE.replace(b"Fine", b"Also fine"), GOOD_PAGE.replace(b"Fine", b"Good")]
+    corpus = write_jsonl(tmp_path / "pages.jsonl", pages)
+    monkeypatch.setattr(pipeline, "LocalEngine", functools.partial(LocalEngine, task=bug_on_every_page))
+    result = CliRunner().invoke(
+        app, ["etl", str(corpus), "--warehouse", str(tmp_path / "wh"), "--workers", "2", "--no-progress"]
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, EtlCodeError)
+    assert "every page that the run processed (3 pages" in str(result.exception)
+    assert (tmp_path / "wh" / "_logs" / "etl-errors.log").is_file()
+
+
+def test_pages_that_raise_among_pages_that_run_stay_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 2: [bad, bad], [good, bad], [good, good]. The first batch's pages all raise one error
+    and its commit waits; the next batch has a page that runs, so the run goes on and all three
+    batches are committed, the raising pages as processing_error rejects."""
+    bad = b"<p>RAISE-IN-PROCESSING</p>"
+    good = [GOOD_PAGE.replace(b"Fine", f"Fine {n}".encode()) for n in range(3)]
+    corpus = write_jsonl(tmp_path / "pages.jsonl", [bad, bad, good[0], bad, good[1], good[2]])
+    settings = load_settings(None, ["read.records_per_batch=2"])
+    monkeypatch.setattr(pipeline, "LocalEngine", functools.partial(LocalEngine, task=raise_on_marker))
+    report = run_etl([corpus], tmp_path / "wh", settings, workers=2, show_progress=False)
+    assert (report.batches, report.pages_isolated) == (3, 4)
+    assert query(tmp_path / "wh", "SELECT reason, count(*) FROM rejects GROUP BY 1") == [
+        ("processing_error", 3)
+    ]
+    assert one(tmp_path / "wh", "SELECT count(*) FROM documents") == 3
+    assert not (tmp_path / "wh" / "_logs").exists()
+    again = run_etl([corpus], tmp_path / "wh", settings, workers=2, show_progress=False)
+    assert again.batches_skipped == 3  # the held batch was committed too
+
+
+def page_error(source: str, line: int, message: str = "boom", kind: str = "TypeError") -> PageError:
+    traceback = (
+        f'Traceback (most recent call last):\n  File "etl/worker.py", line {line}, in f\n{kind}: {message}'
+    )
+    return PageError(source, kind, message, traceback)
+
+
+def test_code_error_watch_streaks(tmp_path: Path) -> None:
+    """The streak rule alone, as both engines feed it (the Ray engine's run is tested in test_ray.py)."""
+    page = RawRecord(source="p", url=None, payload=b"<p>x</p>")
+    read_failure = Failure("read", "malformed_warc", "damaged", "f@0..9")
+    log = tmp_path / "_logs" / "etl-errors.log"
+
+    watch = CodeErrorWatch(log)
+    watch.isolated("b1", [(page, page_error("a", 10, "'a'")), (page, page_error("b", 10, "'b'"))])
+    assert watch.suspects == {"b1"}
+    # Timeouts, dead workers and lack of memory are the page's doing: they break the streak.
+    watch.isolated("b2", [(page, page_error("c", 10)), (page, "timeout")])
+    assert watch.suspects == set()
+    watch.isolated("b3", [(page, page_error("d", 10))])
+    watch.isolated("b4", [(page, page_error("e", 11))])  # raised elsewhere: a new streak
+    assert watch.suspects == {"b4"}
+    watch.isolated("b5", [(page, page_error("f", 11)), (page, None)])  # a page that runs
+    watch.batch_ran()
+    assert watch.suspects == set() and not log.exists()
+    watch.isolated("b6", [(page, page_error("g", 12))])
+    watch.run_ended()  # pages of the run ran: the last batch's rejects stand
+    assert watch.suspects == set() and not log.exists()
+
+    watch = CodeErrorWatch(log)
+    watch.isolated("b1", [(page, page_error("a", 10, "'a'")), (read_failure, None)])  # read failure: neutral
+    with pytest.raises(
+        EtlCodeError, match=r"^TypeError: 'a' \(raised at etl/worker.py:10 in f\) failed every"
+    ):
+        watch.isolated("b2", [(page, page_error("b", 10, "'b'"))])
+    assert "Traceback" in log.read_text() and "-- batch b1: 1 pages (a)" in log.read_text()
 
 
 def test_kill_9_mid_run_resumes_without_duplicates(shared: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Ray runs as a real local instance bound to 127.0.0.1 (2 CPUs), started once for 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -18,24 +19,12 @@ from scipy.sparse.csgraph import connected_components
 
 from etl.dedup import components as cc
 from etl.finalize import duplicate_clusters
-from etl.pipeline import run_etl
-from etl.settings import Settings
-from tests.test_pipeline import GOOD_PAGE, crash_on_marker
+from etl.pipeline import EtlCodeError, run_etl
+from etl.settings import Settings, load_settings
+from tests.test_pipeline import GOOD_PAGE, bug_on_every_page, crash_on_marker
 from warehouse.store import STAGED_TABLES, Warehouse
 
 ray = pytest.importorskip("ray", reason="Ray is a dev dependency: make test installs it")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    from etl.cluster.runtime import start_ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    start_ray(num_cpus=2)
-    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
-    yield
-    ray.shutdown()
 
 
 def table(root: Path, name: str) -> pl.DataFrame:
@@ -142,6 +131,22 @@ def test_ray_engine_isolates_a_page_that_kills_its_worker(tmp_path: Path, local_
     assert counts == {"documents": 2, "segments": 2, "rejects": 1}
     rejects = pl.read_parquet(warehouse.staged_path("rejects", "batch"))
     assert rejects.select("source", "reason").rows() == [("b.html", "worker_crashed")]
+
+
+def test_ray_run_stops_on_a_bug_that_fails_every_page(
+    sample_warc: Path, tmp_path: Path, local_ray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local engine's test of the same bug (test_pipeline.py), on Ray: the traceback comes from
+    the RayTaskError, and the run stops after two batches without committing them."""
+    from etl.cluster import engine
+
+    monkeypatch.setattr(engine, "RayEngine", functools.partial(engine.RayEngine, task=bug_on_every_page))
+    settings = load_settings(None, ["read.records_per_batch=4"])
+    with pytest.raises(EtlCodeError, match=r"^KeyError: .*in bug_on_every_page\) failed every page of 2"):
+        run_etl([sample_warc], tmp_path, settings, show_progress=False, engine="ray")
+    log = (tmp_path / "_logs" / "etl-errors.log").read_text()
+    assert "by_url[items[0].source]" in log and "\x1b[" not in log
+    assert not list((tmp_path / "_staging" / "manifests").glob("*.json"))
 
 
 # The model stages ---------------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from etl.readers import discover_inputs, iter_records
+from etl.readers import discover_inputs, iter_records, warc
 from etl.records import Failure, RawRecord, ReadStats
 from etl.settings import ReadSettings
 
@@ -74,6 +77,43 @@ def test_corrupt_gzip_member_is_rejected_and_reading_resumes(shared: Path, tmp_p
     assert [f.reason for f in failures] == ["malformed_warc"]
     # Everything but the damaged member is still read: nothing else is lost.
     assert len(rows) == html_responses(path)
+
+
+def test_a_payload_that_fails_to_decompress_is_damage(shared: Path, tmp_path: Path) -> None:
+    """Bytes flipped inside the largest record's gzip member, past its headers: FastWARC parses the
+    record and then fails reading its payload (the read in `_to_record`, as measured), which is the
+    file's damage, not a bug of ours: a malformed_warc reject, and reading resumes after it."""
+    path = shared / "warc" / "dolma_sample-0000.warc.gz"
+    data = bytearray(path.read_bytes())
+    starts = [m.start() for m in re.finditer(b"\x1f\x8b\x08", data)] + [len(data)]
+    size, start = max((end - begin, begin) for begin, end in itertools.pairwise(starts))
+    middle = start + size // 2
+    data[middle : middle + 50] = bytes(b ^ 0x5A for b in data[middle : middle + 50])
+    damaged = tmp_path / "payload.warc.gz"
+    damaged.write_bytes(bytes(data))
+    rows, _ = read_all(damaged)
+    failures = [r for r in rows if isinstance(r, Failure)]
+    assert [f.reason for f in failures] == ["malformed_warc"]
+    assert failures[0].source.startswith(f"{damaged}@{start}..")
+    assert len(rows) == html_responses(path)
+
+
+def test_an_error_in_our_record_conversion_propagates(
+    sample_warc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in our handling of a record, on an undamaged file, is not the file's damage: it
+    propagates instead of becoming a malformed_warc reject."""
+    real = warc._to_record
+
+    def buggy(record, path, settings, stats):
+        row = real(record, path, settings, stats)
+        if row is not None:
+            row.payload + len(row.payload)  # the bug: TypeError, bytes + int
+        return row
+
+    monkeypatch.setattr(warc, "_to_record", buggy)
+    with pytest.raises(TypeError, match="can't concat int to bytes"):
+        read_all(sample_warc)
 
 
 def test_html_folder_jsonl_and_parquet(tmp_path: Path) -> None:

@@ -55,3 +55,29 @@ def test_ids_are_content_addressed() -> None:
     b = segment_blocks("doc", [Block(2, "H"), Block(0, "text")])
     c = segment_blocks("doc", [Block(2, "H"), Block(0, "other text")])
     assert a[0].segment_id == b[0].segment_id != c[0].segment_id
+
+
+def test_a_fragment_is_extracted_as_a_body_and_its_sections_become_segments() -> None:
+    """HTML as JSONL and Parquet dumps carry it: a <div> without <html> or <body>."""
+    first = (
+        "Water the plant a day before you repot it, so that the root ball holds together and slides out "
+        "of the old pot easily. Choose a new pot only a little wider than the old one, with a hole."
+    )
+    second = (
+        "Turn the old pot on its side, support the base of the stems with one hand and ease the plant "
+        "out. Loosen the outer roots with your fingers and cut away any that are brown or mushy."
+    )
+    third = (
+        "Set the plant at the same depth as before, fill in around it with fresh potting mix and water "
+        "it until water runs out of the drainage hole. Keep it out of direct sun for a week."
+    )
+    fragment = (
+        f"<div class='page'><h2>Before you start</h2><p>{first}</p>"
+        f"<h2>Moving the plant</h2><p>{second}</p><p>{third}</p></div>"
+    )
+    extracted = extract(fragment, None, ExtractSettings())
+    segments = segment_blocks("doc", extracted.blocks)
+    assert [(s.header, s.text) for s in segments] == [
+        ("Before you start", first),
+        ("Moving the plant", f"{second}\n{third}"),
+    ]

@@ -32,3 +32,5 @@ def test_only_extraction_settings_change_the_staging_fingerprint() -> None:
     assert load_settings(None, ["quality.min_words=5", "language.keep=fr"]).staging_fingerprint() == base
     assert load_settings(None, ["extract.fast=false"]).staging_fingerprint() != base
     assert load_settings(None, ["dedup.num_perm=64"]).staging_fingerprint() != base
+    # workers stage MinHash signatures; the threshold picks the band layout at finalize
+    assert load_settings(None, ["dedup.threshold=0.6"]).staging_fingerprint() == base

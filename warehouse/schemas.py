@@ -53,13 +53,16 @@ _SEGMENT_CORE = [
     pa.field("mean_word_length", pa.float32()),
     pa.field("stop_words", pa.int32()),
     pa.field("boilerplate_line_ratio", pa.float32()),
-    pa.field("duplicate_line_ratio", pa.float32()),
+    pa.field("duplicate_line_ratio", pa.float32()),  # characters in repeated lines, of all lines' characters
+    pa.field("short_line_word_ratio", pa.float32()),  # words in lines of at most 3 words
     pa.field("text_hash", pa.uint64()),  # hash of the normalised text, for exact duplicates
 ]
 
 # What a worker writes for each batch, before the corpus-wide dedup and the thresholds.
 STAGED_SEGMENTS = pa.schema(
-    [*_SEGMENT_CORE, pa.field("bands", pa.list_(pa.uint64()))]  # MinHash LSH band hashes; null: too short
+    # the MinHash signature (dedup.num_perm values; null: fewer words than dedup.ngram): its LSH bands
+    # are cut at finalize, for the threshold of that run
+    [*_SEGMENT_CORE, pa.field("minhash", pa.list_(pa.uint32()))]
 )
 
 SEGMENTS = pa.schema(

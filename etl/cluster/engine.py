@@ -6,11 +6,13 @@ batch runs `run_batch`, the local engine's task: it writes the batch's staged fi
 (a path every node reads and writes) and returns row counts; the driver commits the batch. Batch ids
 are the local engine's (`plan_batches` over one file at a time), so a run can be resumed by either
 engine. A batch that fails as a whole (a hang past its timeout, a dead worker) has its pages rerun one
-per task, and only those that fail again become rejects, as in the local engine.
+per task, and only those that fail again become rejects, as in the local engine; and as there,
+`etl.pipeline.CodeErrorWatch` stops the run when they all fail with one exception batch after batch.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from ray.exceptions import GetTimeoutError, OutOfMemoryError, RayTaskError, Work
 
 from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
 from etl.finalize import FinalizeReport
-from etl.pipeline import plan_batches
+from etl.pipeline import CodeErrorWatch, PageError, PageOutcome, error_log, exception_kind, plan_batches
 from etl.readers import iter_records
 from etl.records import ReadStats
 from etl.settings import Settings
@@ -77,6 +79,7 @@ class RayEngine:
         self.settings = settings
         self.warehouse = warehouse
         self._process = ray.remote(task)  # run_batch; a test swaps in a task that crashes on purpose
+        self.watch = CodeErrorWatch(error_log(warehouse))
         self.workers = workers  # CPUs in the cluster: the driver keeps twice as many batches in flight
 
     def batches(self, files: list[tuple[str, Path]], stats: ReadStats) -> Iterator[tuple[str, int, object]]:
@@ -115,7 +118,7 @@ class RayEngine:
 
     def result(self, batch_id: str, items: object, n_items: int, future: ray.ObjectRef) -> tuple[dict, int]:
         try:
-            return ray.get(future, timeout=self._timeout(n_items)), 0
+            counts = ray.get(future, timeout=self._timeout(n_items))
         except GetTimeoutError:
             ray.cancel(future, force=True)
         except RayTaskError as exc:
@@ -123,18 +126,27 @@ class RayEngine:
                 raise exc.cause from exc
         except (WorkerCrashedError, OutOfMemoryError):
             pass
+        else:
+            self.watch.batch_ran()
+            return counts, 0
         pages: list[Item] = ray.get(items)
-        singles = [
-            (item, self._process.options(max_retries=0).remote(batch_id, [item], self.settings, None))
+        refs = [
+            self._process.options(max_retries=0).remote(batch_id, [item], self.settings, None)
             for item in pages
         ]
-        result = merge([self._single_result(batch_id, item, ref) for item, ref in singles])
+        parts = [self._single_result(batch_id, item, ref) for item, ref in zip(pages, refs, strict=True)]
+        self.watch.isolated(
+            batch_id, [(item, outcome) for item, (_, outcome) in zip(pages, parts, strict=True)]
+        )
+        result = merge([part for part, _ in parts])
         self.warehouse.write_staged(batch_id, result.tables())
         return result.counts(), len(pages)
 
-    def _single_result(self, batch_id: str, item: Item, ref: ray.ObjectRef) -> BatchResult:
+    def _single_result(
+        self, batch_id: str, item: Item, ref: ray.ObjectRef
+    ) -> tuple[BatchResult, PageOutcome]:
         try:
-            return ray.get(ref, timeout=self._timeout(1))
+            return ray.get(ref, timeout=self._timeout(1)), None
         except GetTimeoutError:
             ray.cancel(ref, force=True)
             reason, detail = "timeout", "the page hung its worker past the hard timeout"
@@ -147,8 +159,10 @@ class RayEngine:
             if isinstance(cause, MemoryError):
                 reason, detail = "out_of_memory", str(cause)
             else:
-                reason, detail = "processing_error", f"{type(cause).__name__}: {cause}"
-        return failed_batch(batch_id, [item], "extract", reason, detail)
+                error = PageError(item.source, exception_kind(cause), str(cause), _traceback(exc))
+                detail = f"{type(cause).__name__}: {cause}"
+                return failed_batch(batch_id, [item], "extract", "processing_error", detail), error
+        return failed_batch(batch_id, [item], "extract", reason, detail), reason
 
     def finalize(self) -> FinalizeReport:
         from etl.cluster.finalize import finalize_on_ray
@@ -157,3 +171,14 @@ class RayEngine:
 
     def close(self) -> None:
         pass  # a local Ray instance stops with the process; a cluster outlives the run
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _traceback(exc: RayTaskError) -> str:
+    """The worker's traceback, as text. ray.get raises an error of a class derived from both
+    RayTaskError and the cause's type, which looks its attributes up on the cause (so has no
+    traceback_str) but prints the traceback, in colour."""
+    text = exc.__dict__.get("traceback_str") or str(exc)
+    return _ANSI.sub("", text)

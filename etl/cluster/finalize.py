@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import ray
 
 from etl.dedup import components as cc
+from etl.dedup.minhash import signature_bands
 from etl.finalize import (
     ROW_KEYS,
     SCHEMAS,
@@ -60,8 +61,8 @@ def _segment_keys(files: list[tuple[int, str]], settings: Settings, n: int) -> l
     """n key partitions, then n member partitions, for a group of staged segment files."""
     keys, members = [pl.DataFrame(schema=cc.KEYS)], [pl.DataFrame(schema=cc.MEMBERS)]
     for index, path in files:
-        frame = pl.read_parquet(path, columns=[*SIGNALS, "text_hash", "bands"])
-        keys.append(cc.band_keys(frame))
+        frame = pl.read_parquet(path, columns=[*SIGNALS, "text_hash", "minhash"])
+        keys.append(cc.band_keys(frame.with_columns(bands=signature_bands(frame["minhash"], settings.dedup))))
         members.append(
             frame.select(
                 "segment_id",

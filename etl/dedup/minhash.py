@@ -101,16 +101,36 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return h
 
 
-def segment_bands(texts: pl.Series, settings: DedupSettings) -> pl.Series:
-    """LSH band hashes per text as a list column; null for texts with fewer than `ngram` words."""
+def segment_signatures(texts: pl.Series, settings: DedupSettings) -> pl.Series:
+    """The MinHash signature per text as a list column (num_perm uint32 values); null for texts with
+    fewer than `ngram` words. Workers stage these, not band hashes, so that the similarity threshold
+    (and with it the band layout) applies at finalize, without re-extracting anything."""
     shingles = shingle_hashes(texts, settings.ngram)
     n = len(texts)
     sig = signatures(shingles, n, settings)
-    bands, rows = lsh_params(settings.threshold, settings.num_perm)
-    hashes = band_hashes(sig, bands, rows)
     has_shingles = np.zeros(n, dtype=bool)
     has_shingles[shingles["row"].unique().to_numpy()] = True
-    frame = pl.DataFrame({"bands": hashes, "ok": has_shingles})
+    frame = pl.DataFrame({"minhash": sig, "ok": has_shingles})
+    return frame.select(
+        pl.when("ok").then(pl.col("minhash").cast(pl.List(pl.UInt32))).otherwise(None).alias("minhash")
+    ).to_series()
+
+
+def signature_bands(minhash: pl.Series, settings: DedupSettings) -> pl.Series:
+    """LSH band hashes (the layout datasketch picks for `settings.threshold`) of staged signatures, as
+    a list column; null where the signature is null."""
+    bands, rows = lsh_params(settings.threshold, settings.num_perm)
+    present = minhash.is_not_null().to_numpy()
+    hashes = np.zeros((len(minhash), bands), dtype=np.uint64)
+    if present.any():
+        matrix = np.asarray(minhash.filter(minhash.is_not_null()).to_list(), dtype=np.uint32)
+        hashes[present] = band_hashes(matrix, bands, rows)
+    frame = pl.DataFrame({"bands": hashes, "ok": present})
     return frame.select(
         pl.when("ok").then(pl.col("bands").cast(pl.List(pl.UInt64))).otherwise(None).alias("bands")
     ).to_series()
+
+
+def segment_bands(texts: pl.Series, settings: DedupSettings) -> pl.Series:
+    """LSH band hashes per text as a list column; null for texts with fewer than `ngram` words."""
+    return signature_bands(segment_signatures(texts, settings), settings)

@@ -3,7 +3,8 @@
 Only response records carrying HTML become records; every other record type, and non-HTML
 responses, are counted in `stats.skipped`. Damage is handled record by record: a gzip member that
 fails to decompress becomes a reject and reading resumes at the next gzip member, and a record cut
-short by the end of the file becomes a reject instead of a half page.
+short by the end of the file becomes a reject instead of a half page. Only FastWARC's reads of the
+file are taken for damage; an exception raised by our own handling of a record propagates.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def _next_member(path: Path, after: int) -> int | None:
     return None
 
 
+class _StreamError(Exception):
+    """FastWARC could not read the file (parse or decompression error): damage in the input."""
+
+
+def _records(fh) -> Iterator:
+    """FastWARC's records, its errors raised as _StreamError. A generator wrapper sees only the
+    iterator's own errors: what the caller's loop body raises never passes through here."""
+    try:
+        yield from ArchiveIterator(fh, parse_http=True, quirks_mode=True)
+    except Exception as exc:
+        raise _StreamError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def _to_record(record, path: Path, settings: ReadSettings, stats: ReadStats) -> RawRecord | Failure | None:
     rtype = record.record_type
     if rtype != WarcRecordType.response:
@@ -70,7 +84,11 @@ def _to_record(record, path: Path, settings: ReadSettings, stats: ReadStats) -> 
     source = f"{path}@{record.stream_pos}"
     url = headers.get("WARC-Target-URI")
     record_id = headers.get("WARC-Record-ID")
-    payload = record.reader.read(settings.max_page_bytes + 1)
+    size = settings.max_page_bytes + 1
+    try:
+        payload = record.reader.read(size)  # decompresses the rest of the record from the file
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _StreamError(f"{type(exc).__name__}: {exc}") from exc
     if len(payload) > settings.max_page_bytes:
         return Failure(
             "read",
@@ -102,8 +120,9 @@ def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[
         pending_pos = last_pos = start
         with open(path, "rb") as fh:
             fh.seek(start)
+            # Damage is only what FastWARC raises reading the file (_StreamError); ours propagates.
             try:
-                for record in ArchiveIterator(fh, parse_http=True, quirks_mode=True):
+                for record in _records(fh):
                     last_pos = record.stream_pos  # FastWARC positions are absolute
                     stats.at(last_pos)
                     if damage is not None:  # reading has resumed: report the span it skipped
@@ -115,11 +134,11 @@ def read_warc(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[
                     if pending is not None:
                         yield pending
                     pending, pending_pos = row, last_pos
-            except Exception as exc:
+            except _StreamError as exc:
                 # Damaged data after the last good record: resume at the next gzip member, and
                 # report the skipped span once reading resumes (or the file ends).
                 if damage is None:
-                    damage = (last_pos, f"{type(exc).__name__}: {exc}")
+                    damage = (last_pos, str(exc))
                 offset = _next_member(path, last_pos) if gzipped else None
         if isinstance(pending, RawRecord) and gzipped and not _member_is_complete(path, pending_pos):
             pending = Failure(

@@ -1,10 +1,11 @@
 -- Candidate duplicate pairs over the whole corpus, as (a, b) edges between segment ids.
 -- Exact: segments whose normalised text hashes alike. Near: segments sharing a MinHash LSH band
--- (the same hash at the same band index). Each group contributes a star, its smallest id linked to
+-- (the same hash at the same band index). Bands are cut here from the staged signatures, $bands bands
+-- of $band_rows values each (the layout for this run's threshold), so the threshold needs no re-extraction. Each group contributes a star, its smallest id linked to
 -- every other member: enough for the connected components that become the duplicate clusters.
 -- Only id and hash columns are read; GROUP BY and joins let DuckDB spill to disk on large corpora.
 WITH segments AS (
-    SELECT DISTINCT segment_id, text_hash, bands FROM staged_segments
+    SELECT DISTINCT segment_id, text_hash, minhash FROM staged_segments
 ),
 exact_groups AS (
     SELECT text_hash, min(segment_id) AS a FROM segments GROUP BY text_hash HAVING count(*) > 1
@@ -13,9 +14,12 @@ exact AS (
     SELECT g.a, s.segment_id AS b FROM segments AS s JOIN exact_groups AS g USING (text_hash)
 ),
 band_rows AS (
-    SELECT segment_id, unnest(bands) AS band_hash, generate_subscripts(bands, 1) AS band_index
-    FROM segments
-    WHERE bands IS NOT NULL
+    SELECT
+        s.segment_id,
+        b.band_index,
+        hash(s.minhash[b.band_index * $band_rows + 1 : (b.band_index + 1) * $band_rows]) AS band_hash
+    FROM segments AS s CROSS JOIN range($bands) AS b(band_index)
+    WHERE s.minhash IS NOT NULL
 ),
 band_groups AS (
     SELECT band_index, band_hash, min(segment_id) AS a

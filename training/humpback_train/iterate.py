@@ -5,10 +5,15 @@ A^(t) and rate again, giving A^(t+1).
 Every step skips what is done: a model whose artifact key is registered is not trained again, and the
 model stages compute only rows they have not written (see inference/runner.py). A killed run, rerun
 with the same arguments, goes on where it stopped; a finished one does nothing new.
+
+Training runs in this process; the model stages run wherever `open_model` opens the engine (in-process
+by default; `humpback iterate --engine ray` gives one that opens a Ray actor pool), once per stage, with
+the model just trained.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +25,18 @@ from inference.augment import augment
 from inference.curate import curate
 from inference.curation.rater import rating_prompt
 from inference.engines import open_engine
+from inference.engines.base import Engine
 from inference.runner import StageReport
 from inference.sampling import Sampling
 from warehouse.connect import query
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
+
+# The loop's prompts are chat-format, without few-shot examples: short, so a smaller context than the
+# engines' default keeps each model's KV cache (one per Ray actor) small.
+N_CTX = 4096
+
+OpenModel = Callable[[str], Engine]  # a trained model's GGUF path -> an open engine on it
 
 
 @dataclass
@@ -43,8 +55,17 @@ class IterateReport:
         return sum(s.computed for s in self.stages)
 
 
-def _stage(model_path: str, parallel: int, threads: int | None, run) -> StageReport:
-    engine = open_engine(model_path, None, parallel=parallel, threads=threads, n_ctx=4096)
+def local_opener(parallel: int = 8, threads: int | None = None) -> OpenModel:
+    """Open each model in this process: `parallel` rows decoded together on `threads` CPU threads."""
+
+    def open_model(model_path: str) -> Engine:
+        return open_engine(model_path, None, parallel=parallel, threads=threads, n_ctx=N_CTX)
+
+    return open_model
+
+
+def _stage(open_model: OpenModel, model_path: str, run: Callable[[Engine], StageReport]) -> StageReport:
+    engine = open_model(model_path)
     try:
         return run(engine)
     finally:
@@ -67,10 +88,14 @@ def iterate(
     batch_rows: int = 32,
     show_progress: bool = True,
     log=print,
+    open_model: OpenModel | None = None,
 ) -> IterateReport:
     """Run `iterations` rounds of curation (M0 .. M_{iterations-1}) after the backward model's augmentation.
 
     `sample`: only the first N kept segments (by id) are augmented, a fixed subset for small runs.
+    `open_model`: opens the engine of every model stage on the GGUF trained for it (called once per
+    stage, the engine closed after it); default `local_opener(parallel, threads)`, which is all
+    `parallel` and `threads` are used for.
     """
     if iterations < 1:
         raise ValueError("--iterations must be at least 1")
@@ -80,6 +105,7 @@ def iterate(
     con.close()
     if kept == 0:
         raise ValueError(f"{warehouse.root} has no kept segments: run humpback etl (make etl) first")
+    open_model = open_model or local_opener(parallel, threads)
     report = IterateReport()
     base_model = resolve_base(base)
     common = {"settings": settings, "base": base_model, "k": k, "mode": mode, "show_progress": show_progress}
@@ -88,9 +114,8 @@ def iterate(
     report.models.append(backward)
     report.stages.append(
         _stage(
+            open_model,
             str(backward["gguf_path"]),
-            parallel,
-            threads,
             lambda engine: augment(
                 warehouse,
                 engine,
@@ -108,9 +133,8 @@ def iterate(
         report.models.append(forward)
         report.stages.append(
             _stage(
+                open_model,
                 str(forward["gguf_path"]),
-                parallel,
-                threads,
                 lambda engine, t=t: curate(
                     warehouse,
                     engine,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sample_warc, shared  # noqa: F401 - fixtures, re-exported for pytest
+from tests.conftest import local_ray, sample_warc, shared  # noqa: F401 - fixtures, re-exported for pytest
 from warehouse.store import Warehouse
 
 OASST = "seed/oasst_en_100_tree.jsonl"
