@@ -123,7 +123,7 @@ def signature_bands(minhash: pl.Series, settings: DedupSettings) -> pl.Series:
     present = minhash.is_not_null().to_numpy()
     hashes = np.zeros((len(minhash), bands), dtype=np.uint64)
     if present.any():
-        matrix = np.asarray(minhash.filter(minhash.is_not_null()).to_list(), dtype=np.uint32)
+        matrix = minhash.drop_nulls().list.to_array(settings.num_perm).to_numpy()
         hashes[present] = band_hashes(matrix, bands, rows)
     frame = pl.DataFrame({"bands": hashes, "ok": present})
     return frame.select(
