@@ -33,8 +33,19 @@ TORCH ?= torch==2.13.0
 ITERATIONS ?= 2
 PRESET ?= tiny
 ITERATE_ARGS ?=
+# llama.cpp compiles for this CPU (-march=native) less its AMX kernels: on a guest that reports AMX
+# without granting its register state they fault on the first decode (seen here: a general protection
+# fault in libggml-cpu). Not from pip's wheel cache, which may hold a build with other flags. A CUDA or
+# Metal user sets LLAMA_CMAKE_ARGS (e.g. -DGGML_CUDA=on).
+ifeq ($(shell uname -m),x86_64)
+AMX_OFF := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS="$(AMX_OFF)" -DCMAKE_CXX_FLAGS="$(AMX_OFF)"
+else
+LLAMA_CMAKE_ARGS ?=
+endif
 
-.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export eval test lint \
+.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export eval compact \
+	test lint \
 	bench bench-training clean
 
 install: $(STAMP)
@@ -50,6 +61,8 @@ $(TRAIN_STAMP): $(STAMP) training/pyproject.toml constraints.txt
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m pip install --quiet --no-cache-dir -c constraints.txt \
+		'llama-cpp-python[server]'
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
@@ -104,6 +117,12 @@ export: $(STAMP)
 	$(BIN)/humpback export --warehouse $(WAREHOUSE) --out $(OUT) --min-score $(K) --format $(FORMAT) \
 		$(if $(EXCLUDE),--exclude $(EXCLUDE)) $(if $(SELF_INSTRUCT),--self-instruct)
 
+# Merge the model stages' small batch files into big ones (the stages do it at the end of a run once
+# they leave enough of them): make compact [TABLES="scores augmentations"]
+TABLES ?=
+compact: $(STAMP)
+	$(BIN)/humpback compact --warehouse $(WAREHOUSE) $(foreach t,$(TABLES),--table $(t))
+
 # Pairwise evaluation: make eval A=M1.gguf B=M0.gguf [PROMPTS=questions.jsonl] [JUDGE=judge.gguf]
 # [EVAL_ARGS="--limit 20 --answers-b ref.jsonl ..."]. A and JUDGE default to the embedded model; without B
 # side B is the same model with another seed.
@@ -136,6 +155,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dedup_recall.py
 	$(BIN)/python benchmarks/curate_vs_distilabel.py
 	$(BIN)/python benchmarks/views_vs_polars.py
+	$(BIN)/python benchmarks/views_compaction.py
 	$(BIN)/python benchmarks/etl_ray_scaling.py
 	$(BIN)/python benchmarks/novelty_filter.py
 	$(BIN)/python benchmarks/curation_quality.py

@@ -2,33 +2,47 @@
 
 What it measures, in one run:
 
-* throughput (median wall seconds over `--repeats` runs, and pages/s) of
-  - datatrove: WarcReader -> Trafilatura -> Gopher repetition, Gopher quality and C4 quality filters
+* throughput (median wall seconds over `--repeats` runs, and pages/s), side by side in three input shapes
+  of the same records (`--shapes`, default all three), every approach with the same `--workers`:
+  - folder: a folder of single-page `.html.gz` files, one per record;
+  - warc: the records split round-robin into one gzip WARC per worker ("shards");
+  - jsonl: one JSONL file, `{"url": ..., "html": ...}` per line;
+  of
+  - datatrove: its reader -> Trafilatura -> Gopher repetition, Gopher quality and C4 quality filters
     -> its four-stage MinHash dedup (14 buckets x 8 hashes, 5-grams) -> ParquetWriter, all stages timed
     as one subprocess, with `LocalPipelineExecutor(tasks=workers, workers=workers)` (the buckets stage
-    needs tasks=14, the cluster stage 1);
-  - this ETL, `humpback etl ... --no-progress` as a user runs it (a fresh subprocess and a fresh
-    warehouse each run, nothing excluded), in trafilatura fast mode (the default) and in default mode
-    (`--set extract.fast=false`);
+    needs tasks=14, the cluster stage 1). Readers: WarcReader on the shards; JsonlReader(text_key="html")
+    on the JSONL; for the folder, which datatrove has no reader for, the smallest one that fits its API
+    (a BaseDiskReader whose read_file yields one Document per file, in the pipeline script below).
+    datatrove parallelises over files, so on the one JSONL file only one task works: it also reads the
+    JSONL split into one file per worker, and that row is the fair one (as the WARC shards are);
+  - this ETL, `humpback etl INPUT ... --no-progress` as a user runs it (a fresh subprocess and a fresh
+    warehouse each run, nothing excluded), in trafilatura fast mode (the default) in every shape, and in
+    default mode (`--set extract.fast=false`) in the main shape (warc, else the first one asked for);
   - the floor, "extraction alone": a multiprocessing.Pool over the pre-decoded HTML strings calling
     `trafilatura.extract(html, fast=...)`, timing the pool map only;
-  - for information: datatrove reading the single WARC (it parallelises over files, so one task does all
-    the work), and the floor with the trafilatura that datatrove pins (< 1.12) in its venv;
-* the ratios against their targets (ours-fast >= 2.5x datatrove's throughput; ours / extraction alone
-  <= 1.15 in both modes), each marked PASS or MISS (a miss never fails the exit code);
+  - for information (warc shape): both tools on the records as one single WARC (datatrove: one task does
+    all the work), and the floor with the trafilatura that datatrove pins (< 1.12) in its venv;
+* the ratios against their targets, each marked PASS or MISS (a miss never fails the exit code): per
+  shape, datatrove's time / our fast time >= 2.5 (= our throughput / its throughput); ours / extraction
+  alone <= 1.15 in both modes, in the main shape (the other shapes' fast ratios are shown for
+  information);
 * extraction quality on the 130 Mozilla readability pages: the share of the expected text's word
-  3-grams (expected.html.gz, tags stripped) found in our segments (headers + text, joined on the URL) and
-  in trafilatura.extract's output, median and mean;
-* peak memory of our ETL at N and at 10 x N pages (a second WARC; `--no-memory` skips it): ru_maxrss of
-  the run's process tree (its largest process) from a fresh wrapper process, and the sampled peak of the
-  summed PSS of the whole tree.
+  3-grams (expected.html.gz, tags stripped) found in our segments (headers + text, joined on the URL;
+  main shape) and in trafilatura.extract's output, median and mean;
+* peak memory of our ETL (fast, main shape) at N and at 10 x N pages (a second corpus in that shape;
+  `--no-memory` skips it): ru_maxrss of the run's process tree (its largest process) from a fresh
+  wrapper process, and the sampled peak of the summed PSS of the whole tree.
 
 The corpus: the 130 readability `source.html.gz` pages and the HTML responses of
 `warc/dolma_sample-000{0,1}.warc.gz` from `../shared/data`, replicated to `--pages` records, each copy
 made byte-unique by a `<meta name="bench-copy">` tag (the text is unchanged, so near-duplicate detection
-sees the same pages in both tools), written as one gzip WARC (URL `https://bench.example/<page>/<copy>`).
-Our ETL and the floor read that file; datatrove reads the same records split round-robin into one WARC
-per worker, because it parallelises over files and a single file would leave all but one task idle.
+sees the same pages in both tools), URL `https://bench.example/<page>/<copy>`. Every shape holds the same
+records in the same order with the same UTF-8 page bytes: `pages-N/NNNNNN.html.gz` (record i in file
+NNNNNN = i; our ETL names such a page by its file:// URL, mapped back to the record's URL for the recall
+join), `shards-NxW/part-KK.warc.gz` (record i in shard i mod W: the same split datatrove's file sharding
+makes of the folder), `jsonl-N/corpus.jsonl`, `jsonl-NxW/part-KK.jsonl` (for datatrove, round-robin too)
+and `corpus-N.warc.gz` (the single WARC).
 
 datatrove runs in its own venv, `.venv-bench` (created on first use), as a subprocess, offline: no
 language filter (it downloads a fastText model), English words and sentences split by `spacy.blank("en")`
@@ -39,10 +53,11 @@ load", in cores); each run waits for a quiet machine first and is retried (`--re
 processes took more than `--max-other-load` cores. A run during which the ETL's code changed (someone
 editing it) and that failed is retried too.
 
-Run from the repository root (about 15 minutes with the defaults on 2 cores):
+Run from the repository root (about 35 minutes with the defaults on 2 cores):
 
     .venv/bin/python benchmarks/etl_vs_datatrove.py                  # --pages 1300 --workers 2 --repeats 3
     .venv/bin/python benchmarks/etl_vs_datatrove.py --pages 200 --repeats 1 --no-memory   # a quick check
+    .venv/bin/python benchmarks/etl_vs_datatrove.py --shapes jsonl   # one shape only
 """
 
 from __future__ import annotations
@@ -71,7 +86,7 @@ ETL_VENV = REPO / ".venv"
 BENCH_VENV = REPO / ".venv-bench"
 # datatrove[processing] pins trafilatura<1.12; WarcReader imports cchardet and magic (the "io" extra,
 # whose other members we do not need); ParquetWriter needs pyarrow; the Gopher and C4 filters split
-# English words and sentences with spacy.blank("en").
+# English words and sentences with spacy.blank("en"); JsonlReader parses lines with orjson.
 BENCH_PACKAGES = [
     "datatrove[processing]",
     "trafilatura",
@@ -81,8 +96,10 @@ BENCH_PACKAGES = [
     "python-magic",
     "pyarrow",
     "spacy",
+    "orjson",
 ]
-BENCH_IMPORTS = "import datatrove, trafilatura, warcio, cchardet, magic, pyarrow, spacy, xxhash"
+BENCH_IMPORTS = "import datatrove, trafilatura, warcio, cchardet, magic, pyarrow, spacy, xxhash, orjson"
+SHAPES = ("folder", "warc", "jsonl")
 TARGET_VS_DATATROVE = 2.5
 TARGET_VS_FLOOR = 1.15
 TARGET_MEMORY_RATIO = 1.2
@@ -198,34 +215,104 @@ def _warc_response(writer, url: str, markup: str) -> None:
 @dataclass
 class Corpus:
     n: int
-    warc: Path  # the single WARC: our ETL reads it
-    shards: Path | None = None  # the same records in one WARC per worker: datatrove reads these
+    workers: int
+    folder: Path
+    warc: Path | None = None  # the records as one single WARC ([info] rows)
+    shards: Path | None = None  # warc shape: one WARC per worker; both tools read this folder
+    pages: Path | None = None  # folder shape: one .html.gz per record; both tools read this folder
+    jsonl: Path | None = None  # jsonl shape: the one JSONL file (datatrove reads its folder)
+    jsonl_split: Path | None = None  # the same lines as one JSONL per worker (datatrove's fair input)
     htmls: Path | None = None  # JSON list of the decoded HTML strings: the floor reads it
+    file_urls: dict[str, str] = field(default_factory=dict)  # a page file's file:// URL -> record URL
+
+    def ours_input(self, shape: str) -> Path:
+        path = {"folder": self.pages, "warc": self.shards, "jsonl": self.jsonl}[shape]
+        assert path is not None, f"no {shape} input written"
+        return path
+
+    def sizes(self) -> str:
+        """The size on disk of each input written."""
+
+        def mb(path: Path) -> float:
+            files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+            return sum(p.stat().st_size for p in files) / 1e6
+
+        parts = []
+        if self.pages is not None:
+            parts.append(f"folder {mb(self.pages):.1f} MB of .html.gz")
+        if self.shards is not None:
+            parts.append(f"{self.workers} gzip WARC shards {mb(self.shards):.1f} MB")
+        if self.warc is not None:
+            parts.append(f"one gzip WARC {mb(self.warc):.1f} MB")
+        if self.jsonl is not None:
+            split = f" (and split into {self.workers})" if self.jsonl_split is not None else ""
+            parts.append(f"JSONL {mb(self.jsonl):.1f} MB{split}")
+        return ", ".join(parts)
 
 
 def write_corpus(
-    pages: list[Page], n: int, folder: Path, shards: int = 0, with_htmls: bool = False
+    pages: list[Page],
+    n: int,
+    folder: Path,
+    shapes: Sequence[str],
+    workers: int,
+    single_warc: bool = False,
+    jsonl_split: bool = False,
+    with_htmls: bool = False,
 ) -> Corpus:
+    """Write the n records in each of `shapes`, all in one pass; with `single_warc` also as one WARC,
+    with `jsonl_split` (jsonl shape) also as one JSONL per worker."""
     from contextlib import ExitStack
 
     from warcio.warcwriter import WARCWriter
 
     folder.mkdir(parents=True, exist_ok=True)
-    corpus = Corpus(n, folder / f"corpus-{n}.warc.gz")
+    corpus = Corpus(n, workers, folder)
     htmls: list[str] = []
+
+    def new_dir(name: str) -> Path:
+        path = folder / name
+        path.mkdir(exist_ok=True)
+        return path
+
     with ExitStack() as files:
-        writer = WARCWriter(files.enter_context(open(corpus.warc, "wb")), gzip=True)
+        warc_writer = None
+        if single_warc:
+            corpus.warc = folder / f"corpus-{n}.warc.gz"
+            warc_writer = WARCWriter(files.enter_context(open(corpus.warc, "wb")), gzip=True)
         shard_writers = []
-        if shards:
-            corpus.shards = folder / f"shards-{n}x{shards}"
-            corpus.shards.mkdir(exist_ok=True)
-            for k in range(shards):
+        if "warc" in shapes:
+            corpus.shards = new_dir(f"shards-{n}x{workers}")
+            for k in range(workers):
                 shard = files.enter_context(open(corpus.shards / f"part-{k:02d}.warc.gz", "wb"))
                 shard_writers.append(WARCWriter(shard, gzip=True))
+        jsonl_out, jsonl_parts = None, []
+        if "jsonl" in shapes:
+            corpus.jsonl = new_dir(f"jsonl-{n}") / "corpus.jsonl"
+            jsonl_out = files.enter_context(open(corpus.jsonl, "wb"))
+            if jsonl_split:
+                corpus.jsonl_split = new_dir(f"jsonl-{n}x{workers}")
+                for k in range(workers):
+                    part = corpus.jsonl_split / f"part-{k:02d}.jsonl"
+                    jsonl_parts.append(files.enter_context(open(part, "wb")))
+        if "folder" in shapes:
+            corpus.pages = new_dir(f"pages-{n}")
         for i, (url, markup) in enumerate(corpus_records(pages, n)):
-            _warc_response(writer, url, markup)
+            if warc_writer is not None:
+                _warc_response(warc_writer, url, markup)
             if shard_writers:
-                _warc_response(shard_writers[i % len(shard_writers)], url, markup)
+                _warc_response(shard_writers[i % workers], url, markup)
+            if jsonl_out is not None:
+                line = (json.dumps({"url": url, "html": markup}, ensure_ascii=False) + "\n").encode("utf-8")
+                jsonl_out.write(line)
+                if jsonl_parts:
+                    jsonl_parts[i % workers].write(line)
+            if corpus.pages is not None:
+                # Our ETL names the page by its file:// URL; datatrove's folder reader shards the sorted
+                # files round-robin, so each task gets the records that shard of the WARCs holds.
+                path = corpus.pages / f"{i:06d}.html.gz"
+                path.write_bytes(gzip.compress(markup.encode("utf-8"), compresslevel=6))
+                corpus.file_urls[path.resolve().as_uri()] = url
             if with_htmls:
                 htmls.append(markup)
     if with_htmls:
@@ -473,8 +560,36 @@ from datatrove.pipeline.dedup import (
 from datatrove.pipeline.dedup.minhash import MinhashConfig
 from datatrove.pipeline.extractors import Trafilatura
 from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
-from datatrove.pipeline.readers import ParquetReader, WarcReader
+from datatrove.pipeline.readers import JsonlReader, ParquetReader, WarcReader
+from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers import ParquetWriter
+
+
+class HtmlFilesReader(BaseDiskReader):
+    """A folder of saved pages, one Document per file (datatrove has no reader for them).
+
+    BaseDiskReader lists the folder and gives each task every world_size-th file, as for any reader; the
+    file is decoded as UTF-8 (what WarcReader tries first; the benchmark's pages are UTF-8).
+    """
+
+    name = "HTML files"
+
+    def read_file(self, filepath: str):
+        with self.data_folder.open(filepath, "rb", compression="infer") as f:
+            payload = f.read()
+        with self.track_time():
+            data = {"text": payload.decode("utf-8", errors="replace"), "id": filepath}
+            document = self.get_document_from_dict(data, filepath, 0)
+        if document:
+            yield document
+
+
+def reader(p: dict):
+    if p["reader"] == "warc":
+        return WarcReader(p["input_dir"], glob_pattern="*.warc.gz")
+    if p["reader"] == "jsonl":
+        return JsonlReader(p["input_dir"], glob_pattern="*.jsonl", text_key="html")
+    return HtmlFilesReader(p["input_dir"], glob_pattern="*.html.gz")
 
 
 def main() -> None:
@@ -488,7 +603,7 @@ def main() -> None:
     # Stage 1 extracts, filters, keeps the survivors and computes their signatures in one pass.
     stage1 = LocalPipelineExecutor(
         pipeline=[
-            WarcReader(p["input_dir"], glob_pattern="*.warc.gz"),
+            reader(p),
             extractor,
             GopherRepetitionFilter(),
             GopherQualityFilter(),
@@ -580,7 +695,17 @@ def _parquet_rows(folder: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(folder.glob("*.parquet")))
 
 
-def run_datatrove(input_dir: Path, workers: int, run_dir: Path, fast: bool) -> Measurement:
+def _read_per_task(logs: Path) -> list[int]:
+    """Documents the reader (the first step) yielded in each task of a datatrove stage."""
+    counts = []
+    for path in sorted((logs / "stats").glob("*.json")):
+        value = json.loads(path.read_text())[0]["stats"].get("documents", 0)
+        counts.append(int(value["total"] if isinstance(value, dict) else value))
+    return counts
+
+
+def run_datatrove(input_dir: Path, reader: str, workers: int, run_dir: Path, fast: bool) -> Measurement:
+    """datatrove's pipeline on the files of `input_dir`, read with its `reader` (warc, jsonl or html)."""
     run_dir.mkdir(parents=True)
     script = run_dir.parent / "datatrove_pipeline.py"
     if not script.exists():
@@ -590,6 +715,7 @@ def run_datatrove(input_dir: Path, workers: int, run_dir: Path, fast: bool) -> M
         json.dumps(
             {
                 "input_dir": str(input_dir),
+                "reader": reader,
                 "work_dir": str(run_dir / "work"),
                 "workers": workers,
                 "fast": fast,
@@ -600,6 +726,7 @@ def run_datatrove(input_dir: Path, workers: int, run_dir: Path, fast: bool) -> M
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     m = measure([str(bench_python()), str(script), str(params)], run_dir / "datatrove.log", env)
     if m.returncode == 0:
+        m.extra["read_per_task"] = _read_per_task(run_dir / "work" / "logs" / "1")
         m.extra["filtered_docs"] = _parquet_rows(run_dir / "work" / "filtered")
         m.extra["output_docs"] = _parquet_rows(run_dir / "work" / "output")
     return m
@@ -609,13 +736,14 @@ def run_datatrove(input_dir: Path, workers: int, run_dir: Path, fast: bool) -> M
 # Our ETL
 
 
-def run_ours(warc: Path, workers: int, run_dir: Path, fast: bool) -> Measurement:
+def run_ours(source: Path, workers: int, run_dir: Path, fast: bool) -> Measurement:
+    """`humpback etl SOURCE` (a file or a folder) into a fresh warehouse."""
     run_dir.mkdir(parents=True)
     warehouse = run_dir / "warehouse"
     cmd = [
         str(ETL_VENV / "bin" / "humpback"),
         "etl",
-        str(warc),
+        str(source),
         "--warehouse",
         str(warehouse),
         "--workers",
@@ -643,8 +771,9 @@ def run_ours(warc: Path, workers: int, run_dir: Path, fast: bool) -> Measurement
     return m
 
 
-def our_texts(warehouse: Path) -> dict[str, str]:
-    """url -> the page's segments (header, then text) concatenated in order."""
+def our_texts(warehouse: Path, urls: dict[str, str]) -> dict[str, str]:
+    """url -> the page's segments (header, then text) concatenated in order; `urls` maps the URLs our
+    ETL gave (a page file's file:// URL) to the record's URL."""
     import duckdb
 
     con = duckdb.connect()
@@ -653,7 +782,7 @@ def our_texts(warehouse: Path) -> dict[str, str]:
         f"FROM '{warehouse}/segments/*.parquet' GROUP BY url"
     ).fetchall()
     con.close()
-    return dict(rows)
+    return {urls.get(url, url): text for url, text in rows}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -728,6 +857,14 @@ def _ensure_etl_python() -> None:
         raise SystemExit(f"{exc}: run with {python} (make install)") from exc
 
 
+def _shapes(value: str) -> list[str]:
+    shapes = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown or not shapes:
+        raise argparse.ArgumentTypeError(f"{value!r}: pick from {','.join(SHAPES)}")
+    return shapes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1300, help="records in the corpus (default 1300)")
@@ -748,6 +885,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a run during which other processes used more CPU cores than this is retried (default 0.3)",
     )
     parser.add_argument("--retries", type=int, default=2, help="retries of a disturbed run (default 2)")
+    parser.add_argument(
+        "--shapes",
+        type=_shapes,
+        default=list(SHAPES),
+        help="input shapes to compare, comma-separated (default folder,warc,jsonl)",
+    )
     args = parser.parse_args(argv)
     _ensure_etl_python()
     python = (
@@ -774,57 +917,101 @@ def main(argv: list[str] | None = None) -> int:
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     print(f"[setup] code under test: git {head.stdout.strip() or '?'}, etl+sql+warehouse hash {fingerprint}")
+    shapes = [s for s in SHAPES if s in args.shapes]  # in the canonical order
+    primary = "warc" if "warc" in shapes else shapes[0]  # ours default, the floor ratios, recall, memory
     pages = load_pages(DATA)
     n_readability = sum(p.expected is not None for p in pages)
     started = time.perf_counter()
-    corpus = write_corpus(pages, args.pages, out / "corpus", shards=args.workers, with_htmls=True)
+    corpus = write_corpus(
+        pages,
+        args.pages,
+        out / "corpus",
+        shapes,
+        args.workers,
+        single_warc="warc" in shapes,
+        jsonl_split=args.datatrove,
+        with_htmls=True,
+    )
     print(
         f"[setup] corpus: {len(pages)} distinct pages ({n_readability} readability, "
-        f"{len(pages) - n_readability} dolma) -> {args.pages} records, "
-        f"{corpus.warc.stat().st_size / 1e6:.1f} MB gzip WARC, {time.perf_counter() - started:.1f} s",
+        f"{len(pages) - n_readability} dolma) -> {args.pages} records: {corpus.sizes()}, "
+        f"{time.perf_counter() - started:.1f} s",
         flush=True,
     )
     big: Corpus | None = None
     if args.memory:
         started = time.perf_counter()
-        big = write_corpus(pages, 10 * args.pages, out / "corpus")
+        big = write_corpus(pages, 10 * args.pages, out / "corpus", [primary], args.workers)
         print(
-            f"[setup] 10x corpus: {big.n} records, {big.warc.stat().st_size / 1e6:.1f} MB, "
+            f"[setup] 10x corpus ({primary} shape): {big.n} records: {big.sizes()}, "
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )
 
-    rows = {
-        "dt": Row("dt", f"datatrove, fast (4 stages, {args.workers} WARC shards)"),
-        "dt_one": Row("dt_one", "[info] datatrove, fast, the single WARC (1 task busy)"),
-        "ours_fast": Row("ours_fast", "ours fast (humpback etl)"),
-        "ours_default": Row("ours_default", "ours default (extract.fast=false)"),
-        "floor_fast": Row("floor_fast", f"extraction alone, fast (trafilatura {trafilatura.__version__})"),
-        "floor_default": Row("floor_default", "extraction alone, default"),
-        "floor_dt": Row("floor_dt", "[info] extraction alone, fast, datatrove venv"),
+    w, n = args.workers, args.pages
+    reads = {  # what each shape's rows read, as the tables say it
+        "folder": f"a folder of {n} .html.gz",
+        "warc": f"{w} WARC shards",
+        "jsonl": "the one JSONL file",
     }
+    rows: dict[str, Row] = {}
+    if "folder" in shapes:
+        rows["dt_folder"] = Row("dt_folder", f"datatrove fast, {reads['folder']} (HtmlFilesReader)")
+        rows["ours_folder"] = Row("ours_folder", f"ours fast, {reads['folder']}")
+    if "warc" in shapes:
+        rows["dt_warc"] = Row("dt_warc", f"datatrove fast, {reads['warc']}")
+        rows["ours_warc"] = Row("ours_warc", f"ours fast, {reads['warc']}")
+    if "jsonl" in shapes:
+        rows["dt_jsonl_split"] = Row("dt_jsonl_split", f"datatrove fast, the JSONL split into {w} files")
+        rows["dt_jsonl"] = Row("dt_jsonl", "[info] datatrove fast, the one JSONL file (1 task busy)")
+        rows["ours_jsonl"] = Row("ours_jsonl", f"ours fast, {reads['jsonl']}")
+    if "warc" in shapes:
+        rows["dt_one"] = Row("dt_one", "[info] datatrove fast, the single WARC (1 task busy)")
+        rows["ours_one"] = Row("ours_one", "[info] ours fast, the single WARC")
+    rows["ours_default"] = Row("ours_default", f"ours default (extract.fast=false), {reads[primary]}")
+    rows["floor_fast"] = Row("floor_fast", f"extraction alone, fast (trafilatura {trafilatura.__version__})")
+    rows["floor_default"] = Row("floor_default", "extraction alone, default")
+    rows["floor_dt"] = Row("floor_dt", "[info] extraction alone, fast, datatrove venv")
     if not args.datatrove:
-        del rows["dt"], rows["dt_one"], rows["floor_dt"]
+        for key in [k for k in rows if k.startswith("dt_") or k == "floor_dt"]:
+            del rows[key]
+    ours_key = f"ours_{primary}"  # ours fast in the main shape
+
+    # (datatrove's input folder, its reader) and our input, per row
+    dt_inputs: dict[str, tuple[Path, str]] = {}
+    ours_inputs: dict[str, Path] = {f"ours_{s}": corpus.ours_input(s) for s in shapes}
+    ours_inputs["ours_default"] = corpus.ours_input(primary)
+    if corpus.pages is not None:
+        dt_inputs["dt_folder"] = (corpus.pages, "html")
+    if corpus.shards is not None and corpus.warc is not None:
+        dt_inputs["dt_warc"] = (corpus.shards, "warc")
+        single = out / "corpus" / f"single-{n}"  # a folder holding just the one WARC
+        if not single.exists():
+            single.mkdir()
+            (single / corpus.warc.name).symlink_to(corpus.warc)
+        dt_inputs["dt_one"] = (single, "warc")
+        ours_inputs["ours_one"] = corpus.warc
+    if corpus.jsonl is not None and corpus.jsonl_split is not None:
+        dt_inputs["dt_jsonl"] = (corpus.jsonl.parent, "jsonl")
+        dt_inputs["dt_jsonl_split"] = (corpus.jsonl_split, "jsonl")
+
     texts: dict[str, dict[str, str]] = {}
+    text_keys = {ours_key: "ours_fast", "ours_default": "ours_default"}  # recall: the main shape's runs
     floor_pythons = {"floor_fast": sys.executable, "floor_default": sys.executable}
     if args.datatrove:
         floor_pythons["floor_dt"] = str(bench_python())
     readability_urls = [page_url(p.name, 0) for p in pages if p.expected is not None]
 
     def run_one(key: str, run_dir: Path) -> Measurement:
-        if key in ("dt", "dt_one"):
-            source = corpus.shards
-            if key == "dt_one":
-                source = out / "corpus" / f"single-{args.pages}"  # a folder holding just the one WARC
-                if not source.exists():
-                    source.mkdir()
-                    (source / corpus.warc.name).symlink_to(corpus.warc)
-            return run_datatrove(source, args.workers, run_dir, fast=True)
-        if key.startswith("ours"):
-            m = run_ours(corpus.warc, args.workers, run_dir, fast=key == "ours_fast")
+        if key in dt_inputs:
+            source, reader = dt_inputs[key]
+            return run_datatrove(source, reader, w, run_dir, fast=True)
+        if key in ours_inputs:
+            m = run_ours(ours_inputs[key], w, run_dir, fast=key != "ours_default")
             if m.returncode == 0:
-                if key not in texts:
-                    texts[key] = our_texts(m.extra["warehouse"])
+                text_key = text_keys.get(key)
+                if text_key and text_key not in texts:
+                    texts[text_key] = our_texts(m.extra["warehouse"], corpus.file_urls)
                 shutil.rmtree(m.extra["warehouse"])
             return m
         run_dir.mkdir(parents=True)
@@ -832,7 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = "default" if key == "floor_default" else "fast"
         keep = n_readability if key not in texts else 0
         script = str(Path(__file__).resolve())
-        cmd = [floor_pythons[key], script, "_floor", str(corpus.htmls), mode, str(args.workers), str(result)]
+        cmd = [floor_pythons[key], script, "_floor", str(corpus.htmls), mode, str(w), str(result)]
         m = measure([*cmd, str(keep)], run_dir / "floor.log")
         if m.returncode == 0:
             data = json.loads(result.read_text())
@@ -883,15 +1070,16 @@ def main(argv: list[str] | None = None) -> int:
         rows["floor_dt"].label = f"[info] extraction alone, fast (trafilatura {version}, datatrove venv)"
 
     memory: tuple[float, float, Measurement] | None = None
-    if big is not None and rows["ours_fast"].ok_runs:
+    if big is not None and rows[ours_key].ok_runs:
         for attempt in range(1 + args.retries):
             before = code_fingerprint()
-            m_big = run_ours(big.warc, args.workers, runs_dir / f"memory-10x-{attempt}", fast=True)
+            m_big = run_ours(big.ours_input(primary), w, runs_dir / f"memory-10x-{attempt}", fast=True)
             changed = code_fingerprint() != before
             status = "ok" if m_big.returncode == 0 else f"FAILED rc={m_big.returncode}: {m_big.error}"
             print(
-                f"[run] ours fast at {big.n} pages: {m_big.seconds:.2f} s, maxrss {m_big.maxrss_mb:.0f} MB, "
-                f"tree PSS {m_big.tree_pss_mb:.0f} MB, other load {m_big.other_load:.2f}, {status} "
+                f"[run] ours fast at {big.n} pages ({primary}): {m_big.seconds:.2f} s, "
+                f"maxrss {m_big.maxrss_mb:.0f} MB, tree PSS {m_big.tree_pss_mb:.0f} MB, "
+                f"other load {m_big.other_load:.2f}, {status} "
                 f"{ {k: v for k, v in m_big.extra.items() if k != 'warehouse'} }",
                 flush=True,
             )
@@ -899,20 +1087,20 @@ def main(argv: list[str] | None = None) -> int:
                 break
             print("    the ETL's code changed during this run (someone is editing it): retrying")
         if m_big.returncode == 0:
-            at_n = rows["ours_fast"].ok_runs  # fresh subprocesses at N pages: their median peak
+            at_n = rows[ours_key].ok_runs  # fresh subprocesses at N pages: their median peak
             memory = (
                 statistics.median(m.maxrss_mb for m in at_n),
                 statistics.median(m.tree_pss_mb for m in at_n),
                 m_big,
             )
 
-    # ---- table
+    # ---- tables
     print()
-    print(f"Throughput: {args.pages} pages, {args.workers} workers, median of {args.repeats} run(s)")
+    print(f"Throughput: {n} pages, {w} workers, median of {args.repeats} run(s)")
     print(f"{'approach':<70} {'seconds':>9} {'pages/s':>9} {'peak RSS MB':>12} {'other load':>11}")
     for row in rows.values():
         secs = row.seconds
-        rate = args.pages / secs if secs else None
+        rate = n / secs if secs else None
         peak = f"{_peak(row.ok_runs)[0]:.0f}" if row.ok_runs else "n/a"
         failed = len(row.runs) - len(row.ok_runs)
         note = f"  ({failed} failed run(s))" if failed else ""
@@ -927,28 +1115,60 @@ def main(argv: list[str] | None = None) -> int:
         sa, sb = rows[a].seconds if a in rows else None, rows[b].seconds if b in rows else None
         return sa / sb if sa and sb else None
 
-    print()
-    print("Targets:")
     results: dict[str, float | None] = {}
-    vs_dt = ratio("dt", "ours_fast")  # throughput ratio = datatrove time / our time
-    results["vs_dt"] = vs_dt
+    # (shape, datatrove's row, our row, what datatrove reads, what we read, counted against the target)
+    comparisons = [
+        ("folder", "dt_folder", "ours_folder", f"{n} .html.gz files", "the same folder", True),
+        ("warc", "dt_warc", "ours_warc", f"{w} WARC shards", "the same shards", True),
+        ("warc", "dt_one", "ours_one", "[info] the single WARC", "the single WARC", False),
+        ("jsonl", "dt_jsonl_split", "ours_jsonl", f"the JSONL split in {w} (fair)", "the one JSONL", True),
+        ("jsonl", "dt_jsonl", "ours_jsonl", "[info] the one JSONL file", "the one JSONL", False),
+    ]
+    comparisons = [c for c in comparisons if c[0] in shapes]
     if args.datatrove:
-        verdict = _verdict(vs_dt is not None and vs_dt >= TARGET_VS_DATATROVE)
-        label = "ours-fast throughput / datatrove throughput"
-        print(f"  {label:<52} {_fmt(vs_dt):>6}x  (target >= {TARGET_VS_DATATROVE})   {verdict}")
-        label = "[info] the same against datatrove on the single WARC"
-        print(f"  {label:<52} {_fmt(ratio('dt_one', 'ours_fast')):>6}x")
+        print()
+        print(
+            f"Per input shape: datatrove time / our fast time (= our throughput / datatrove's; "
+            f"target >= {TARGET_VS_DATATROVE}):"
+        )
+        print(
+            f"  {'shape':<7} {'datatrove reads':<30} {'ours reads':<17} {'datatrove s':>11} "
+            f"{'ours s':>8} {'ratio':>7}"
+        )
+        for shape, dt_key, key, dt_reads, our_reads, counted in comparisons:
+            value = ratio(dt_key, key)
+            verdict = _verdict(value is not None and value >= TARGET_VS_DATATROVE) if counted else "(info)"
+            if counted:
+                results[f"vs_dt_{shape}"] = value
+            print(
+                f"  {shape:<7} {dt_reads:<30} {our_reads:<17} {_fmt(rows[dt_key].seconds):>11} "
+                f"{_fmt(rows[key].seconds):>8} {_fmt(value):>6}x  {verdict}"
+            )
+        if "jsonl" in shapes:
+            print(
+                "  (jsonl: datatrove gives each task whole files, so on the one JSONL file one task reads "
+                "everything while the others idle; the JSONL split into one file per worker, as the "
+                "WARC shards, is the fair comparison)"
+            )
+
+    print()
+    print(f"Targets against extraction alone ({primary} shape):")
     for mode in ("fast", "default"):
-        value = ratio(f"ours_{mode}", f"floor_{mode}")
+        key = ours_key if mode == "fast" else "ours_default"
+        value = ratio(key, f"floor_{mode}")
         results[f"floor_{mode}"] = value
         verdict = _verdict(value is not None and value <= TARGET_VS_FLOOR)
         label = f"ours-{mode} time / extraction-alone-{mode} time"
         print(f"  {label:<52} {_fmt(value):>6}   (target <= {TARGET_VS_FLOOR})  {verdict}")
+    inputs = {"ours_folder": "folder", "ours_warc": "shards", "ours_jsonl": "JSONL", "ours_one": "one WARC"}
+    for key in [k for k in inputs if k in rows and k != ours_key]:
+        label = f"[info] the same, ours-fast on the {inputs[key]}"
+        print(f"  {label:<52} {_fmt(ratio(key, 'floor_fast')):>6}")
     if memory is not None:
         small_rss, small_pss, large = memory
         mem_ratio = large.maxrss_mb / small_rss
         results["memory"] = mem_ratio
-        label = f"ours-fast peak RSS at {10 * args.pages} / at {args.pages} pages"
+        label = f"ours-fast peak RSS at {10 * n} / at {n} pages"
         print(
             f"  {label:<52} {mem_ratio:>6.2f}   (target <= {TARGET_MEMORY_RATIO})   "
             f"{_verdict(mem_ratio <= TARGET_MEMORY_RATIO)}   {large.maxrss_mb:.0f} MB / {small_rss:.0f} MB"
@@ -960,7 +1180,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     print()
-    print(f"Extraction recall on the {n_readability} readability pages (expected word 3-grams found):")
+    print(
+        f"Extraction recall on the {n_readability} readability pages (expected word 3-grams found; "
+        f"ours: {primary} shape):"
+    )
     print(f"  {'extractor':<46} {'median':>7} {'mean':>7} {'pages':>6} {'< 0.5':>6}")
     recall_summary: dict[str, tuple[float, float]] = {}
     for key, label in (
@@ -979,42 +1202,56 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<46} {med:7.3f} {mean:7.3f} {len(values):>6} {low:>6}")
 
     print()
-    print("Sanity (first run of each):")
-    for key in ("ours_fast", "ours_default"):
-        if rows[key].ok_runs:
-            e = rows[key].ok_runs[0].extra
+    print(f"Sanity (first run of each; {n} records in every input):")
+    for key, row in rows.items():
+        if not row.ok_runs or not (key.startswith("ours") or key.startswith("dt_")):
+            continue
+        e = row.ok_runs[0].extra
+        if key.startswith("ours"):
             print(
-                f"  {rows[key].label}: {e['documents']} documents, {e['segments']} segments "
+                f"  {row.label}: {e['documents']} documents, {e['segments']} segments "
                 f"({e['kept']} kept), {e['rejects']} rejects"
             )
-    if "dt" in rows and rows["dt"].ok_runs:
-        e = rows["dt"].ok_runs[0].extra
-        print(
-            f"  datatrove: {args.pages} read, {e['filtered_docs']} after extraction + Gopher/C4 filters, "
-            f"{e['output_docs']} after MinHash dedup"
-        )
+        else:
+            per_task = e["read_per_task"]
+            print(
+                f"  {row.label}: read {sum(per_task)} ({' + '.join(map(str, per_task))} per task), "
+                f"{e['filtered_docs']} after extraction + Gopher/C4 filters, "
+                f"{e['output_docs']} after MinHash dedup"
+            )
+    if args.datatrove:
         print(
             "  datatrove configuration: Trafilatura(favour_precision=False, deduplicate=False, "
             f"timeout={DATATROVE_TIMEOUT_S:g}, fast mode: no_fallback=True on trafilatura 1.x); "
             "Gopher/C4 filters with spacy.blank('en') "
             "tokenisation; no language filter (its fastText model is a download); "
-            f"input split into {args.workers} WARC shards, one per task"
+            f"tasks={w}, task k reading files k, k + {w}, ...: WarcReader on the WARCs, "
+            "JsonlReader(text_key='html') on the JSONL, and on the folder HtmlFilesReader, a BaseDiskReader "
+            "whose read_file yields one Document per file (the UTF-8 decoded page)"
         )
 
     if memory is not None:
         shutil.rmtree(memory[2].extra["warehouse"], ignore_errors=True)
     wall = time.perf_counter() - wall_started
-    parts = [f"On {args.pages} pages with {args.workers} workers (median of {args.repeats})"]
-    if rows["ours_fast"].seconds:
+    parts = [f"On {n} pages with {w} workers (median of {args.repeats})"]
+    if rows[ours_key].seconds:
         parts.append(
-            f"our ETL in fast mode took {rows['ours_fast'].seconds:.1f} s "
-            f"({args.pages / rows['ours_fast'].seconds:.1f} pages/s)"
+            f"our ETL in fast mode took {rows[ours_key].seconds:.1f} s on {reads[primary]} "
+            f"({n / rows[ours_key].seconds:.1f} pages/s)"
         )
-    if args.datatrove and rows["dt"].seconds:
-        parts.append(
-            f"datatrove took {rows['dt'].seconds:.1f} s, so ours has {_fmt(vs_dt)}x its throughput "
-            f"(target {TARGET_VS_DATATROVE}x: {_verdict(vs_dt is not None and vs_dt >= 2.5)})"
-        )
+    if args.datatrove:
+        for shape, dt_key, key, dt_reads, _, counted in comparisons:
+            if not counted:
+                continue
+            value = results[f"vs_dt_{shape}"]
+            verdict = _verdict(value is not None and value >= TARGET_VS_DATATROVE)
+            parts.append(
+                f"{shape}: datatrove ({dt_reads.removesuffix(' (fair)')}) "
+                f"{_fmt(rows[dt_key].seconds, '.1f')} s vs ours {_fmt(rows[key].seconds, '.1f')} s "
+                f"= {_fmt(value)}x (target {TARGET_VS_DATATROVE}x: {verdict})"
+            )
+        if "jsonl" in shapes:
+            parts.append(f"[info] datatrove on the one JSONL file: {_fmt(ratio('dt_jsonl', 'ours_jsonl'))}x")
     for mode in ("fast", "default"):
         value = results.get(f"floor_{mode}")
         parts.append(
@@ -1023,7 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "memory" in results:
         parts.append(
-            f"peak RSS grows {results['memory']:.2f}x from {args.pages} to {10 * args.pages} pages "
+            f"peak RSS grows {results['memory']:.2f}x from {n} to {10 * n} pages "
             f"({_verdict(results['memory'] <= TARGET_MEMORY_RATIO)})"
         )
     if recall_summary:

@@ -759,6 +759,31 @@ def report(
         typer.echo(f"  no {name.replace('_', ' ')} chart: {why}")
 
 
+@app.command()
+def compact(
+    warehouse: Annotated[Path, typer.Option(help="Warehouse folder.")] = DEFAULT_WAREHOUSE,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="A table to compact (repeat); default every compacted table."),
+    ] = None,
+    target_rows: Annotated[int, typer.Option(help="Rows per merged file, at most.")] = 500_000,
+) -> None:
+    """Merge the small Parquet files of the model stages' tables into big ones, atomically: readers see
+    the old files or the new ones. Takes the warehouse; fails while a run holds it."""
+    from warehouse.compact import compact as compact_tables
+
+    if not warehouse.is_dir():
+        raise _fail(FileNotFoundError(f"no warehouse at {warehouse}"))
+    try:
+        reports = compact_tables(_warehouse(warehouse), table, target_rows=target_rows)
+    except (ValueError, RuntimeError) as exc:  # a table not compacted; WarehouseBusy
+        raise _fail(exc) from exc
+    for done in reports:
+        typer.echo(done.describe())
+    if not reports:
+        typer.echo("no compacted table in the warehouse yet")
+
+
 def _training():
     try:
         import humpback_train.iterate

@@ -27,6 +27,7 @@ from etl.dedup.minhash import lsh_params
 from etl.filters.language import language_reason
 from etl.filters.quality import quality_reasons
 from etl.settings import Settings
+from etl.timing import PhaseClock
 from warehouse.schemas import DOCUMENTS, REJECTS, SEGMENTS, STAGED_SEGMENTS
 from warehouse.store import STAGED_TABLES, Warehouse
 
@@ -65,6 +66,7 @@ class FinalizeReport:
     stale_batches: int = 0  # committed under other extraction settings, left out
     funnel: list[tuple[str, int]] = field(default_factory=list)  # (stage, count), in stage order
     reasons: list[tuple[str, str, int]] = field(default_factory=list)  # (reject|segment, reason, count)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in order
 
     def count(self, stage: str) -> int:
         return next((n for s, n in self.funnel if s == stage), 0)
@@ -203,11 +205,13 @@ def _connect(
 def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB") -> FinalizeReport:
     batch_ids, stale = warehouse.committed_batches(settings.staging_fingerprint())
     report = FinalizeReport(batches=len(batch_ids), stale_batches=stale)
+    clock = PhaseClock(report.phases)
     staged = {t: warehouse.staged_files(t, batch_ids) for t in STAGED_TABLES}
     con = _connect(warehouse, staged, memory_limit)
 
     bands, rows = lsh_params(settings.dedup.threshold, settings.dedup.num_perm)
     edges = con.sql(sql.load("etl/dedup_edges"), params={"bands": bands, "band_rows": rows}).to_arrow_table()
+    clock.lap("duplicate edges")
     members = pl.concat([pl.from_arrow(edges["a"]), pl.from_arrow(edges["b"])]).unique()
     passes = member_passes(staged["segments"], members, settings)
     clusters = duplicate_clusters(edges, passes.drop("file"))
@@ -217,7 +221,9 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB
         "file", as_dict=True, include_key=False
     )
     no_clusters = clusters.clear()
+    clock.lap("duplicate clusters")
     repeated = pl.from_arrow(con.sql(sql.load("etl/repeated_rows")).to_arrow_table())
+    clock.lap("rows staged twice")
 
     for table in STAGED_TABLES:
         dropped = repeated.filter(pl.col("table_name") == table)
@@ -232,7 +238,9 @@ def finalize(warehouse: Warehouse, settings: Settings, memory_limit: str = "64MB
 
         warehouse.replace_table(table, build)
     con.close()
+    clock.lap("write tables")
     report.funnel, report.reasons = summarize(warehouse)
+    clock.lap("funnel")
     return report
 
 

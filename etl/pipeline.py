@@ -14,27 +14,34 @@ instead of filing the corpus under rejects.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pebble import ProcessExpired, ProcessPool
 from tqdm import tqdm
 
 from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
-from etl.finalize import FinalizeReport, finalize
+from etl.plan import group_inputs, plan_batches
 from etl.processes import fork_server
 from etl.readers import discover_inputs, iter_records
-from etl.records import Failure, RawRecord, ReadStats, content_id
+from etl.records import RawRecord, ReadStats
 from etl.settings import Settings
+from etl.timing import PhaseClock
 from warehouse.store import Warehouse
+
+if TYPE_CHECKING:  # imported when the run reaches it: scipy and datasketch take a second to load
+    from etl.finalize import FinalizeReport
 
 
 @dataclass
@@ -48,6 +55,8 @@ class RunReport:
     seconds: float = 0.0
     engine: str = "local"
     final: FinalizeReport | None = None
+    # Seconds per phase of the run, in order: setup, batches, finalize's steps, shut-down.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class EtlCodeError(RuntimeError):
@@ -172,23 +181,6 @@ class CodeErrorWatch:
             log.write("\n".join(lines) + "\n\n")
 
 
-def item_key(item: Item) -> str:
-    return item.reject_id if isinstance(item, Failure) else item.doc_id + item.source
-
-
-def plan_batches(items: Iterable[Item], size: int) -> Iterator[tuple[str, list[Item]]]:
-    """Group items into batches whose id is content-addressed by their members. Engines call it on one
-    input file at a time, so a batch never spans files and the Ray engine can read files apart."""
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield content_id(*map(item_key, batch)), batch
-            batch = []
-    if batch:
-        yield content_id(*map(item_key, batch)), batch
-
-
 class LocalEngine:
     """Runs batches on a pool of worker processes with a hard timeout per task.
 
@@ -213,10 +205,10 @@ class LocalEngine:
     def batches(
         self, files: list[tuple[str, Path]], stats: ReadStats
     ) -> Iterator[tuple[str, int, list[Item]]]:
-        """(batch_id, n_items, items), read in this process, one file at a time."""
-        size = self.settings.read.records_per_batch
-        for file in files:
-            for batch_id, items in plan_batches(iter_records([file], self.settings.read, stats), size):
+        """(batch_id, n_items, items), read in this process, one group of files at a time."""
+        read = self.settings.read
+        for group in group_inputs(files, read):
+            for batch_id, items in plan_batches(iter_records(group, read, stats), read):
                 yield batch_id, len(items), items
 
     def submit(self, batch_id: str, items: list[Item], n_items: int = 0, write: bool = True):
@@ -267,6 +259,8 @@ class LocalEngine:
         return failed_batch(batch_id, [item], "extract", reason, detail), reason
 
     def finalize(self) -> FinalizeReport:
+        from etl.finalize import finalize
+
         return finalize(self.warehouse, self.settings)
 
     def close(self) -> None:
@@ -298,27 +292,39 @@ def run_etl(
 ) -> RunReport:
     """Run the ETL on `engine` "local" (a process pool of `workers`) or "ray" (a local Ray instance of
     `workers` CPUs, or the cluster at `address`)."""
+    started = time.perf_counter()
     warehouse = Warehouse(warehouse_dir)
     with warehouse.exclusive():
         if engine == "ray":
             from etl.cluster.engine import open_ray_engine
 
             ray_engine = open_ray_engine(settings, warehouse, workers, address)
-            return _run(inputs, warehouse, settings, ray_engine, show_progress, "ray")
+            return _run(inputs, warehouse, settings, ray_engine, show_progress, "ray", started)
         if engine != "local":
             raise ValueError(f"unknown engine {engine!r}: choose local or ray")
+        # Finalize's imports (scipy, datasketch: about a second) load beside the workers' start-up
+        # instead of after the last batch.
+        threading.Thread(target=importlib.import_module, args=("etl.finalize",), daemon=True).start()
         local = LocalEngine(workers or os.cpu_count() or 1, settings, warehouse)
-        return _run(inputs, warehouse, settings, local, show_progress, "local")
+        return _run(inputs, warehouse, settings, local, show_progress, "local", started)
 
 
 def _run(
-    inputs: list[Path], warehouse: Warehouse, settings: Settings, engine, show_progress: bool, name: str
+    inputs: list[Path],
+    warehouse: Warehouse,
+    settings: Settings,
+    engine,
+    show_progress: bool,
+    name: str,
+    started: float,
 ) -> RunReport:
-    started = time.monotonic()
     fingerprint = settings.staging_fingerprint()
     stats = ReadStats()
     files = discover_inputs(inputs, stats)
     report = RunReport(inputs=len(files), engine=name)
+    clock = PhaseClock(report.phases)
+    report.phases["start-up (engine, inputs)"] = time.perf_counter() - started
+    clock.last = time.perf_counter()
     window: deque = deque()
     in_flight = 2 * engine.workers
     bar = _progress(sum(p.stat().st_size for _, p in files)) if show_progress else None
@@ -361,12 +367,20 @@ def _run(
             drain_one()
         engine.watch.run_ended()
         commit_cleared()
+        clock.lap("read, extract, stage, commit")
+        if bar is not None:
+            bar.update(stats.bytes_done - bar.n)
+            bar.close()
+            bar = None
         report.skipped = dict(stats.skipped)
         report.final = engine.finalize()
+        report.phases.update({f"finalize: {k}": v for k, v in report.final.phases.items()})
+        clock.last = time.perf_counter()
     finally:
         engine.close()
         if bar is not None:
             bar.update(stats.bytes_done - bar.n)
             bar.close()
-    report.seconds = time.monotonic() - started
+    clock.lap("shut-down")
+    report.seconds = time.perf_counter() - started
     return report

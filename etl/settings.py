@@ -22,6 +22,11 @@ STAGING_FORMAT = 3
 @dataclass(frozen=True)
 class ReadSettings:
     records_per_batch: int = 64  # pages handed to a worker at once; also the unit of resume
+    max_batch_bytes: int = 32_000_000  # a batch also ends once its pages hold this many bytes
+    # Small input files (a folder of saved pages) are packed into one stream of batches, up to this
+    # many bytes or files (see etl/plan.py); a file of pack_bytes or more is read on its own.
+    pack_bytes: int = 16_000_000
+    pack_files: int = 256
     max_page_bytes: int = 8_000_000  # larger payloads are rejected before extraction
     html_column: str = ""  # JSONL/Parquet column holding the HTML; "" = first of html, content, raw_content
     url_column: str = "url"

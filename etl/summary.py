@@ -31,5 +31,8 @@ def format_summary(report: RunReport, warehouse: str) -> str:
             if rows:
                 lines.append(title)
                 lines += [f"  {reason:<30} {n:>12,}" for reason, n in rows]
+    if report.phases:
+        lines.append("time by phase:")
+        lines += [f"  {phase:<40} {seconds:>8.2f} s" for phase, seconds in report.phases.items()]
     lines.append(f"tables: {warehouse}/{{documents,segments,rejects}}/*.parquet")
     return "\n".join(lines)

@@ -34,8 +34,11 @@ class PageTimeout(Exception):
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise PageTimeout in this (main) thread after `seconds`; a no-op off the main thread."""
+    fired = False
 
     def on_alarm(signum, frame):
+        nonlocal fired
+        fired = True
         raise PageTimeout(f"extraction ran over {seconds:g} s")
 
     try:
@@ -49,6 +52,8 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if fired:  # the alarm's exception was caught inside the block (trafilatura catches parser errors)
+        raise PageTimeout(f"extraction ran over {seconds:g} s")
 
 
 def parse_capture_date(value: str | None) -> datetime | None:
@@ -161,8 +166,12 @@ _SEGMENT_INPUT = [
 
 def segment_columns(raw: list[tuple], settings: Settings) -> pa.Table:
     """Language, quality signals, text hash and MinHash signature for a batch of segments."""
-    frame = pl.DataFrame(raw, schema=_SEGMENT_INPUT, orient="row").with_columns(
-        pl.col("header_level").cast(pl.Int8), pl.col("position").cast(pl.Int32)
+    # A page read twice in one batch (the same URL and bytes from two files) has the same segment ids:
+    # one row each, as across batches (finalize keeps one of the rows that batches stage twice).
+    frame = (
+        pl.DataFrame(raw, schema=_SEGMENT_INPUT, orient="row")
+        .unique("segment_id", keep="first", maintain_order=True)
+        .with_columns(pl.col("header_level").cast(pl.Int8), pl.col("position").cast(pl.Int32))
     )
     langs, scores = detect_languages(frame["text"])
     normalised = pl.col("text").str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", " ").str.strip_chars()

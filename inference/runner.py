@@ -3,6 +3,9 @@
 The caller selects only rows that have no result yet, so a rerun after a crash or a `kill -9` starts
 where the last committed batch ended: nothing committed is computed again and no row is written twice.
 Batches are cut from the pending rows in key order; a batch's file name is a hash of its scope and keys.
+When the run ends, the table's small batch files are merged into big ones if there are enough of them
+(warehouse/compact.py): the caller's pending query asks the table for keys, not file names, so a
+compacted table tells the next run what is done just as well.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import xxhash
 from tqdm import tqdm
 
 from inference.engines.base import Engine
+from warehouse.compact import compact_after_run
 from warehouse.store import Warehouse
 
 
@@ -61,7 +65,9 @@ def run_batches(
     (`inference/engines/ray_pool.py`); batches are written here, in the order they finish.
 
     `scope` names what else makes a row (model, prompt version, mode...): batches of the same keys
-    under another scope are other files.
+    under another scope are other files. When every batch is written, the table is compacted if it
+    has enough small files (`warehouse.compact.compact_after_run`, under the caller's lock); the
+    report's `extra["compaction"]` says what it did.
     """
     warehouse.remove_unfinished_writes(table)
     pending = pending.sort(key)
@@ -96,4 +102,7 @@ def run_batches(
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started
+    compaction = compact_after_run(warehouse, table)
+    if compaction is not None:
+        report.extra["compaction"] = compaction
     return report

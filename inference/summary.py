@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from inference.runner import StageReport
+from warehouse.compact import CompactReport
 
 if TYPE_CHECKING:
     from inference.curation.calibration import Calibration
@@ -44,6 +45,9 @@ def format_stage(report: StageReport) -> str:
         lines += format_calibration(
             report.extra["calibration"]["calibration"], report.extra["calibration"]["fitted"]
         )
+    compaction = report.extra.get("compaction")  # said when it merged files, or failed to
+    if isinstance(compaction, CompactReport) and (not compaction.skipped or compaction.failed):
+        lines.append(f"  compaction of {compaction.describe()}")
     for row in report.extra.get("curated", []):  # type: ignore[union-attr]
         lines.append(
             f"  curated sets ({row['mode']}, prompt {row['prompt_version']}): {row['scored']:,} of "

@@ -25,7 +25,7 @@ from etl.pipeline import CodeErrorWatch, EtlCodeError, LocalEngine, PageError, r
 from etl.records import Failure, RawRecord
 from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
-from etl.worker import process_batch
+from etl.worker import PageTimeout, process_batch, time_limit
 from tests.test_readers import html_responses
 from warehouse.store import Warehouse, WarehouseBusy
 
@@ -201,6 +201,20 @@ def test_a_page_that_runs_past_its_timeout_becomes_a_reject() -> None:
     result = process_batch("b", [RawRecord(source="slow.html", url=None, payload=page)], settings)
     assert result.documents.num_rows == 0
     assert result.rejects.column("reason").to_pylist() == ["timeout"]
+
+
+def test_a_timeout_that_the_extractor_catches_still_ends_the_page() -> None:
+    # trafilatura wraps lxml's parsing in its own try/except: an alarm that lands there is swallowed,
+    # and the page would run on as if in time; the limit raises again when the block ends.
+    caught = []
+    with pytest.raises(PageTimeout), time_limit(0.02):
+        try:
+            time.sleep(1.0)
+        except PageTimeout as exc:
+            caught.append(exc)
+    assert len(caught) == 1
+    with time_limit(0.5):  # a block that ends in time raises nothing
+        pass
 
 
 GOOD_PAGE = (

@@ -88,9 +88,13 @@ def test_star_components_equal_scipy_and_the_local_kept_members(seed: int) -> No
 
 # The ETL ------------------------------------------------------------------------------------------
 def test_ray_etl_equals_local_on_real_warcs_and_resumes(shared: Path, tmp_path: Path, local_ray) -> None:
-    """The real WARCs, one of them given twice (its rows are staged by two batches): the Ray engine's
-    documents, segments and rejects equal the local engine's, row for row, ids and flags included."""
-    inputs = [shared / "warc", shared / "warc" / "dolma_sample-0000.warc.gz"]
+    """The real WARCs, one of them also as a copy under another name (its segments are staged by two
+    batches), read in packed groups: the Ray engine's documents, segments and rejects equal the local
+    engine's, row for row, ids and flags included."""
+    copy = tmp_path / "copy" / "again.warc.gz"
+    copy.parent.mkdir()
+    copy.write_bytes((shared / "warc" / "dolma_sample-0000.warc.gz").read_bytes())
+    inputs = [shared / "warc", copy]
     local = run_etl(inputs, tmp_path / "local", Settings(), workers=2, show_progress=False)
     on_ray = run_etl(inputs, tmp_path / "ray", Settings(), show_progress=False, engine="ray")
     assert on_ray.engine == "ray" and on_ray.batches == local.batches
@@ -115,6 +119,22 @@ def test_ray_etl_equals_local_on_real_warcs_and_resumes(shared: Path, tmp_path: 
     assert again.batches_skipped == again.batches
     for name in STAGED_TABLES:
         assert table(tmp_path / "ray", name).equals(table(tmp_path / "local", name)), name
+
+
+def test_ray_packs_a_folder_of_small_files_into_the_local_engines_batches(tmp_path: Path, local_ray) -> None:
+    """200 one-page files, packed into groups: the Ray engine finds the local engine's batches (a run
+    on one resumes on the other) and writes the same tables."""
+    from tests.test_plan import write_pages
+
+    write_pages(tmp_path / "pages", [f"p{i:03d}.html.gz" for i in range(200)])
+    local = run_etl([tmp_path / "pages"], tmp_path / "local", Settings(), workers=2, show_progress=False)
+    on_ray = run_etl([tmp_path / "pages"], tmp_path / "ray", Settings(), show_progress=False, engine="ray")
+    assert local.records == on_ray.records == 200
+    assert on_ray.batches == local.batches < 20
+    for name in STAGED_TABLES:
+        assert table(tmp_path / "ray", name).equals(table(tmp_path / "local", name)), name
+    resumed = run_etl([tmp_path / "pages"], tmp_path / "local", Settings(), show_progress=False, engine="ray")
+    assert resumed.batches_skipped == resumed.batches == local.batches
 
 
 def test_ray_engine_isolates_a_page_that_kills_its_worker(tmp_path: Path, local_ray) -> None:

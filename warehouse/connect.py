@@ -2,6 +2,12 @@
 
 A table with no files yet is an empty view of the right schema, so queries over it return no rows
 instead of failing; a column missing from every file (written before the column was added) reads as null.
+
+Each view reads the table's generation current when the connection opened (`Warehouse.table_path`):
+appends to it show, and a compaction or rewrite of the table after that does not disturb the
+connection's queries, which go on reading the files of the old generation. That generation is kept
+for the warehouse's grace period (10 minutes): open a new connection to read past a rewrite, and do not
+keep one longer than that across rewrites.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ def connect(warehouse: Warehouse | Path | str, threads: int | None = 1) -> duckd
     con = duckdb.connect(config={"threads": threads} if threads else {})
     for name, schema in TABLES.items():
         con.register(f"_empty_{name}", schema.empty_table())
-        if not warehouse.has_table(name):
+        folder = warehouse.table_path(name)  # resolved once: one generation for the view
+        if not any(folder.glob("**/*.parquet")):
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _empty_{name}")
             continue
-        glob = warehouse.table_glob(name).replace("'", "''")
+        glob = str(folder / "**" / "*.parquet").replace("'", "''")
         files = f"SELECT * FROM read_parquet('{glob}', union_by_name = true)"
         present = {row[0] for row in con.sql(f"DESCRIBE {files}").fetchall()}
         if set(schema.names) <= present:

@@ -420,3 +420,40 @@ TABLES: dict[str, pa.Schema] = {
     "eval_answers": EVAL_ANSWERS,
     "eval_judgments": EVAL_JUDGMENTS,
 }
+
+# Which tables `humpback compact` and the end of a model stage's run may merge into fewer, bigger files
+# (warehouse/compact.py), and why. A table is compacted only when its rows are found again by their keys:
+# the model stages ask the tables which keys are done, so a compacted table still tells them. A table
+# whose file is replaced by name (a rerun rewrites `part-<id>.parquet` in place) is left alone: after a
+# merge, that rerun would add its rows a second time.
+COMPACTED_TABLES: dict[str, str] = {
+    "augmentations": "model stage (augment): pending segments are the keys missing from the table",
+    "scores": "model stage (curate): pending pairs are the augmentation keys missing from the table",
+    "task_candidates": "self-instruct rounds: a run resumes after max(round), read from the rows",
+    "task_classes": "model stage (self-instruct classify): pending by task_id",
+    "task_instances": "model stage (self-instruct instances): pending by (task_id, sample)",
+    "task_scores": "model stage (curate --pairs self-instruct): pending by instance_id",
+    "eval_answers": "model answers pending by answer_id; answer-file loads (part-file-*) stay as they are",
+    "eval_judgments": "model stage (eval judge): pending by judgment_id",
+    # Rewritten whole by the ETL's finalize in parts of 500,000 rows (Ray: a part per writer task):
+    # compaction merges only the small parts, when there are enough of them, and the next finalize
+    # replaces the table anyway.
+    "documents": "rewritten whole by the ETL's finalize; rows found by doc_id",
+    "segments": "rewritten whole by the ETL's finalize; rows found by segment_id",
+    "rejects": "rewritten whole by the ETL's finalize; rows found by reject_id",
+}
+
+# Files of a compacted table that are replaced by name, and therefore never merged.
+KEPT_BY_NAME: dict[str, tuple[str, ...]] = {
+    "eval_answers": ("part-file-*",),  # inference/eval/answers.py: a reload of a file replaces its part
+}
+
+NOT_COMPACTED: dict[str, str] = {
+    "seeds": "rewritten whole as one file by `humpback seed load`",
+    "seed_tasks": "rewritten whole as one file by `humpback tasks load`",
+    "tasks": "rewritten whole as one file after every self-instruct run",
+    "calibrations": "one file per fit, named by its key; a handful of rows",
+    "models": "registry: re-registering a model rewrites its part by name",
+    "eval_prompts": "a prompt set's part is named by the set: registering it again replaces it",
+    "eval_runs": "part-<eval_id>: a rerun of an evaluation replaces its row by file name",
+}

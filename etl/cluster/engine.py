@@ -1,13 +1,15 @@
-"""The Ray engine of the ETL: one reader task per input file, one task per batch, a distributed finalize.
+"""The Ray engine of the ETL: one reader task per group of input files, one task per batch, and a
+distributed finalize.
 
-A reader task streams its file's batches (a Ray streaming generator, with backpressure), so the
+A reader task streams its group's batches (a Ray streaming generator, with backpressure), so the
 payloads go from the reader's node to the processing node without passing through the driver. Each
 batch runs `run_batch`, the local engine's task: it writes the batch's staged files to the warehouse
-(a path every node reads and writes) and returns row counts; the driver commits the batch. Batch ids
-are the local engine's (`plan_batches` over one file at a time), so a run can be resumed by either
-engine. A batch that fails as a whole (a hang past its timeout, a dead worker) has its pages rerun one
-per task, and only those that fail again become rejects, as in the local engine; and as there,
-`etl.pipeline.CodeErrorWatch` stops the run when they all fail with one exception batch after batch.
+(a path every node reads and writes) and returns row counts; the driver commits the batch. Groups and
+batch ids are the local engine's (`etl/plan.py`: small files packed into groups, each group cut into
+batches), so a run can be resumed by either engine. A batch that fails as a whole (a hang past its
+timeout, a dead worker) has its pages rerun one per task, and only those that fail again become
+rejects, as in the local engine; and as there, `etl.pipeline.CodeErrorWatch` stops the run when they
+all fail with one exception batch after batch.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import ray
 from ray.exceptions import GetTimeoutError, OutOfMemoryError, RayTaskError, WorkerCrashedError
 
 from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
 from etl.finalize import FinalizeReport
-from etl.pipeline import CodeErrorWatch, PageError, PageOutcome, error_log, exception_kind, plan_batches
+from etl.pipeline import CodeErrorWatch, PageError, PageOutcome, error_log, exception_kind
+from etl.plan import InputFile, group_inputs, plan_batches
 from etl.readers import iter_records
 from etl.records import ReadStats
 from etl.settings import Settings
@@ -32,14 +34,13 @@ _READ_AHEAD = 4  # batches a reader may have ready before the driver takes them 
 
 
 @ray.remote(num_cpus=0)
-def read_file(kind: str, path: str, settings: Settings) -> Iterator[object]:
+def read_group(group: list[InputFile], settings: Settings) -> Iterator[object]:
     """Yields, per batch, a header ("batch", batch_id, n_items, bytes read) and then its items;
-    finally ("end", skipped counts, file size). Reading costs little next to extraction, so readers
-    take no CPU from the batch tasks, as the local engine's main process reads beside its workers."""
+    finally ("end", skipped counts, the group's size). Reading costs little next to extraction, so
+    readers take no CPU from the batch tasks, as the local engine's main process reads beside its
+    workers."""
     stats = ReadStats()
-    for batch_id, items in plan_batches(
-        iter_records([(kind, Path(path))], settings.read, stats), settings.read.records_per_batch
-    ):
+    for batch_id, items in plan_batches(iter_records(group, settings.read, stats), settings.read):
         yield ("batch", batch_id, len(items), stats.bytes_done)
         yield items
     yield ("end", dict(stats.skipped), stats.bytes_done)
@@ -82,17 +83,16 @@ class RayEngine:
         self.watch = CodeErrorWatch(error_log(warehouse))
         self.workers = workers  # CPUs in the cluster: the driver keeps twice as many batches in flight
 
-    def batches(self, files: list[tuple[str, Path]], stats: ReadStats) -> Iterator[tuple[str, int, object]]:
-        """(batch_id, n_items, reference to the items) over all files, in file order; the next file's
-        reader starts while this one's batches are taken, so files follow each other without a gap."""
+    def batches(self, files: list[InputFile], stats: ReadStats) -> Iterator[tuple[str, int, object]]:
+        """(batch_id, n_items, reference to the items) over all files, in order, one reader task per
+        group of files (`etl.plan.group_inputs`); the next group's reader starts while this one's
+        batches are taken, so groups follow each other without a gap."""
         options = {"_generator_backpressure_num_objects": 2 * _READ_AHEAD}
-        readers = [
-            read_file.options(**options).remote(kind, str(path), self.settings) for kind, path in files[:1]
-        ]
-        for index in range(len(files)):
-            if index + 1 < len(files):
-                kind, path = files[index + 1]
-                readers.append(read_file.options(**options).remote(kind, str(path), self.settings))
+        groups = group_inputs(files, self.settings.read)
+        readers = [read_group.options(**options).remote(group, self.settings) for group in groups[:1]]
+        for index in range(len(groups)):
+            if index + 1 < len(groups):
+                readers.append(read_group.options(**options).remote(groups[index + 1], self.settings))
             reader = readers[index]
             start = stats.bytes_done
             while True:

@@ -34,6 +34,7 @@ from etl.finalize import (
     summarize,
 )
 from etl.settings import Settings
+from etl.timing import PhaseClock
 from warehouse.store import STAGED_TABLES, Warehouse
 
 _MAX_ROUNDS = 200  # large-star/small-star converges in O(log^2 n) rounds; this bounds a bug, not data
@@ -194,6 +195,7 @@ def duplicate_clusters_on_ray(
 def finalize_on_ray(warehouse: Warehouse, settings: Settings, workers: int) -> FinalizeReport:
     batch_ids, stale = warehouse.committed_batches(settings.staging_fingerprint())
     report = FinalizeReport(batches=len(batch_ids), stale_batches=stale)
+    clock = PhaseClock(report.phases)
     staged = {t: list(enumerate(warehouse.staged_files(t, batch_ids))) for t in STAGED_TABLES}
     n_files = len(batch_ids)
     n = max(1, workers)  # hash partitions of every shuffle
@@ -222,5 +224,8 @@ def finalize_on_ray(warehouse: Warehouse, settings: Settings, workers: int) -> F
             ray.get(writes)
 
         warehouse.replace_table(table, build)
+    # The tasks above run as a graph, so their steps overlap: one figure for all of them.
+    clock.lap("dedup and write tables (Ray tasks)")
     report.funnel, report.reasons = summarize(warehouse)
+    clock.lap("funnel")
     return report

@@ -38,13 +38,10 @@ _FURNITURE_PHRASE = (
     r"|(?:enable|turn on) javascript|javascript (?:is )?(?:disabled|required|must be enabled)"
     r"|sign up for (?:our|the) newsletter|follow us on|share on (?:facebook|twitter|x|linkedin))"
 )
-_BOILERPLATE_LINE = (
-    r"(?im)^[^\S\n]*(?:"
-    + _FURNITURE_LABEL
-    + r")\b[^\S\n]*(?:\S+[^\S\n]*){0,4}$|^[^\n]*"
-    + _FURNITURE_PHRASE
-    + r"[^\n]*"
-)
+# Matched line by line on lower-cased text: as one case-insensitive multiline alternation over the whole
+# text, this rule took 30 times as long as the other rules together (0.64 s against 0.02 s for 1,476
+# segments, on one core).
+_LABEL_LINE = r"^[^\S\n]*(?:" + _FURNITURE_LABEL + r")\b[^\S\n]*(?:\S+[^\S\n]*){0,4}$"
 # Words in lines of at most three words: a link list's share is near 1, prose's near 0, and a recipe's
 # ingredient lines are few words beside its paragraphs.
 _SHORT_LINE = r"(?m)^[^\S\n]*(?:\S+[^\S\n]+){0,2}\S+[^\S\n]*$"
@@ -73,6 +70,12 @@ def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.element().is_first_distinct()).then(0).otherwise(pl.element().str.len_chars())
     ).list.sum()
     line_chars = lines.list.eval(pl.element().str.len_chars()).list.sum()
+    boilerplate_lines = (
+        text.str.to_lowercase()
+        .str.split("\n")
+        .list.eval(pl.element().str.contains(_LABEL_LINE) | pl.element().str.contains(_FURNITURE_PHRASE))
+        .list.sum()
+    )
     return frame.with_columns(
         header_upper_ratio=pl.when(header_letters > 0)
         .then(header.str.count_matches(r"\p{Lu}") / header_letters)
@@ -84,7 +87,7 @@ def quality_metrics(segments: pl.DataFrame) -> pl.DataFrame:
         alpha_word_ratio=_ratio(text.str.count_matches(_ALPHA_WORD), n_words),
         mean_word_length=_ratio(pl.col("n_chars") - text.str.count_matches(r"\s"), n_words),
         stop_words=text.str.count_matches(_STOP_WORD).cast(pl.Int32),
-        boilerplate_line_ratio=_ratio(text.str.count_matches(_BOILERPLATE_LINE), n_lines),
+        boilerplate_line_ratio=_ratio(boilerplate_lines, n_lines),
         duplicate_line_ratio=_ratio(repeated_chars, line_chars),
         short_line_word_ratio=_ratio(
             text.str.extract_all(_SHORT_LINE).list.join(" ").str.count_matches(WORD), n_words

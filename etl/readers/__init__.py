@@ -46,8 +46,10 @@ def input_kind(path: Path) -> str | None:
 
 
 def discover_inputs(paths: list[Path], stats: ReadStats) -> list[tuple[str, Path]]:
-    """Expand folders (recursively, sorted) into (kind, file) pairs; unknown files are counted."""
+    """Expand folders (recursively, sorted) into (kind, file) pairs; unknown files, and files given
+    twice, are counted and passed over."""
     found: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
@@ -56,7 +58,10 @@ def discover_inputs(paths: list[Path], stats: ReadStats) -> list[tuple[str, Path
             kind = input_kind(file)
             if kind is None:
                 stats.skipped["file_of_unknown_kind"] += 1
+            elif file.resolve() in seen:  # given twice (a folder and a file in it): read once
+                stats.skipped["file_given_twice"] += 1
             else:
+                seen.add(file.resolve())
                 found.append((kind, file))
     return found
 

@@ -36,6 +36,7 @@ from inference.runner import StageReport
 from inference.sampling import Sampling, row_seed
 from inference.self_instruct.filters import instruction_status, word_count
 from inference.self_instruct.novelty import filter_novel
+from warehouse.compact import compact_after_run
 from warehouse.connect import connect, query
 from warehouse.schemas import TASK_CANDIDATES
 from warehouse.store import Warehouse
@@ -224,6 +225,9 @@ def generate_instructions(
     report.extra.update(
         rounds=rounds, generated=have, target=target, gave_up=have < target and idle >= patience
     )
+    compaction = compact_after_run(warehouse, "task_candidates")  # a file per round: merge them
+    if compaction is not None:
+        report.extra["compaction"] = compaction
     return report
 
 
