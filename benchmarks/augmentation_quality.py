@@ -71,6 +71,8 @@ OPTIONS = {
     "best-of-3x2": Drawing(candidates=3, attempts=2),
     "best-of-4": Drawing(candidates=4, attempts=1),
     "best-of-4x2": Drawing(candidates=4, attempts=2),
+    "best-of-5x2": Drawing(candidates=5, attempts=2),
+    "best-of-6x2": Drawing(candidates=6, attempts=2),
 }
 
 

@@ -23,7 +23,11 @@ from warehouse.schemas import SEGMENTS
 from warehouse.store import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
-NOISE = 0.1  # of a likelihood gain per token, between batches of another make-up
+# Of a likelihood gain per token, between batches of another make-up: llama.cpp's sums depend on it.
+# Measured up to 0.06 with the -march=native build, and up to 0.145 (2.3 nats over 16 tokens, one row
+# of six) with the build without AMX kernels that the Makefile now makes: the rows of the test below,
+# each candidate's gain read in its drawing batch, in a batch of its siblings, and alone.
+NOISE = 0.2
 COPY_PRONE_REQUEST = "Tell me about this topic in a few paragraphs."
 # Floors of the small benchmark (see its test for the figures they come from)
 FAILURES_FLOOR = 2 / 24  # copied, empty or unfinished rows of the default drawing: at most 2 of 24
@@ -149,8 +153,8 @@ def test_best_of_k_keeps_the_candidate_its_text_is_likeliest_under(engine, few_s
         assert len(good) == row["attempt_statuses"].count("ok")
         if len(good) < 2:
             continue
-        # recomputed in other batches: llama.cpp's sums differ with a batch's make-up, here by up to
-        # about 0.06 per token, so the kept candidate is the best or within that of it
+        # recomputed in other batches: llama.cpp's sums differ with a batch's make-up (NOISE), so the
+        # kept candidate is the best or within that of it
         gains = answer_gain(engine, gain_prompt, good, [text] * len(good))
         kept = gains[good.index(row["instruction"])]
         assert kept >= max(gains) - NOISE and row["gain"] == pytest.approx(kept, abs=NOISE)
