@@ -33,7 +33,7 @@ COPY_PRONE_REQUEST = "Tell me about this topic in a few paragraphs."
 FAILURES_FLOOR = 2 / 24  # copied, empty or unfinished rows of the default drawing: at most 2 of 24
 RETRIEVAL_GAIN = 0.0  # over one plain draw: +1 to +4 rows of 24 measured, so no loss is the floor
 RETRIEVAL_FLOOR = 0.55  # of the human instructions' retrieval
-SPEED_FLOOR = 0.4  # of one plain draw's rows per second
+SPEED_FLOOR = 0.3  # of one plain draw's rows per second
 
 
 @pytest.fixture(scope="module")
