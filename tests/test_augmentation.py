@@ -33,7 +33,7 @@ COPY_PRONE_REQUEST = "Tell me about this topic in a few paragraphs."
 FAILURES_FLOOR = 2 / 24  # copied, empty or unfinished rows of the default drawing: at most 2 of 24
 RETRIEVAL_GAIN = 0.0  # over one plain draw: +1 to +4 rows of 24 measured, so no loss is the floor
 RETRIEVAL_FLOOR = 0.55  # of the human instructions' retrieval
-SPEED_FLOOR = 0.3  # of one plain draw's rows per second
+SPEED_FLOOR = 0.25  # of one plain draw's rows per second
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,12 @@ def test_the_default_drawing_fails_less_and_fits_no_worse_than_one_draw(
     0.57x the plain draw's rows per second. On the benchmark's 120 report-split rows the same two gave
     0.55 and 0.72. Each row is 0.04 of a figure: the floors leave one to three rows of room. Another
     day (another CPU) gave 0.54 and 0.58 on these 24 rows and 0.51 and 0.76 on the 120: the gain over
-    one draw is clear on the benchmark but only one row here, so here the floor is no loss."""
+    one draw is clear on the benchmark but only one row here, so here the floor is no loss.
+
+    With the build without AMX kernels and the default at best of 4 (2026-12-03, the machine shared
+    with another run): ceiling 0.92; plain 0.375 with 1 failed; best of 3 0.67 with 1 failed; best of
+    4 0.75 with none failed, at 0.34x the plain draw's rows per second (0.45x expected alone: best of 3
+    measured 0.57x, and best of 4 draws a third more). The speed floor leaves room for a busy machine."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import augmentation_quality as bench
 
