@@ -107,19 +107,7 @@ def test_a_compaction_that_fails_leaves_the_table_and_the_run_alone(tmp_path: Pa
     monkeypatch.setattr("warehouse.compact._MergedWriter.close", full_disk)
     pending = pl.DataFrame({"augmentation_id": ["a-new"], "segment_id": ["s-new"]})
     with store.exclusive():
-        report = run_batches(
-            warehouse=store,
-            table="scores",
-            schema=SCORES,
-            key="augmentation_id",
-            scope="s",
-            pending=pending,
-            engine=FakeEngine(),
-            compute=lambda engine, chunk: fake_scores(chunk, []),
-            batch_rows=4,
-            report=StageReport(stage="curate"),
-            show_progress=False,
-        )
+        report = score_with_fake_engine(store, pending, "s", StageReport(stage="curate"))
     assert report.computed == 1 and report.extra["compaction"].failed
     assert "compaction of scores: " in format_stage(report) and "No space left" in format_stage(report)
     assert set(before) < set(files(store, "scores")) and len(files(store, "scores")) == 21
@@ -219,19 +207,7 @@ def test_a_stage_resumed_after_compaction_computes_nothing_twice(tmp_path: Path)
             con.close()
             pending = pairs.filter(~pl.col("done"))
             report = StageReport(stage="curate", already_done=pairs.height - pending.height)
-            return run_batches(
-                warehouse=store,
-                table="scores",
-                schema=SCORES,
-                key="augmentation_id",
-                scope="0|m|p|direct",
-                pending=pending,
-                engine=FakeEngine(crash_after),
-                compute=lambda engine, chunk: fake_scores(chunk, computed),
-                batch_rows=4,
-                report=report,
-                show_progress=False,
-            )
+            return score_with_fake_engine(store, pending, "0|m|p|direct", report, crash_after, computed)
 
     with pytest.raises(KeyboardInterrupt):  # killed after 30 batches: no compaction at the end
         stage(crash_after=30)
@@ -550,6 +526,30 @@ def answers_table(ids, origin: str) -> pa.Table:
             "created_at": [0] * n,
         },
         EVAL_ANSWERS,
+    )
+
+
+def score_with_fake_engine(
+    store: Warehouse,
+    pending: pl.DataFrame,
+    scope: str,
+    report: StageReport,
+    crash_after: int | None = None,
+    computed: list[str] | None = None,
+) -> StageReport:
+    """`run_batches` into scores, 4 rows per batch, with `FakeEngine` and `fake_scores`."""
+    return run_batches(
+        warehouse=store,
+        table="scores",
+        schema=SCORES,
+        key="augmentation_id",
+        scope=scope,
+        pending=pending,
+        engine=FakeEngine(crash_after),
+        compute=lambda engine, chunk: fake_scores(chunk, computed if computed is not None else []),
+        batch_rows=4,
+        report=report,
+        show_progress=False,
     )
 
 
