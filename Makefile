@@ -20,6 +20,13 @@ SERVER ?=
 MODE ?= calibrated
 ITERATE_MODE ?= direct
 SEEDS ?=
+# BACKWARD: the backward model p(instruction | output) of `make etl`. trained: fine-tune it on the seeds
+# first (LoRA, preset BACKWARD_PRESET; it writes instructions that fit their segments better than
+# few-shot prompting, README "Self-augmentation"); few-shot: the base model shown seed examples, no
+# PyTorch. With MODEL or SERVER, that model writes them and nothing is trained.
+BACKWARD ?= trained
+BACKWARD_PRESET ?= cpu
+TRAIN_BACKWARD = $(if $(MODEL)$(SERVER),,$(filter trained,$(BACKWARD)))
 PORT ?= 8080
 # Self-Instruct: TASKS seed-task JSONL files (none: the embedded seed set), TARGET generated tasks.
 TASKS ?=
@@ -44,7 +51,7 @@ else
 LLAMA_CMAKE_ARGS ?=
 endif
 
-.PHONY: install install-training etl seeds augment curate self-instruct iterate report serve sql export eval compact \
+.PHONY: install install-training etl seeds backward augment curate self-instruct iterate report serve sql export eval compact \
 	test lint \
 	bench bench-training clean
 
@@ -73,14 +80,19 @@ $(SAMPLE_WARC): $(STAMP) etl/sample_corpus/build_warc.py $(wildcard etl/sample_c
 # and end with the report's location.
 etl: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ENGINE_ARGS) $(ETL_ARGS)
-	$(MAKE) --no-print-directory seeds augment curate report
+	$(MAKE) --no-print-directory seeds $(if $(TRAIN_BACKWARD),backward) augment curate report
 
 # SEEDS: seed JSONL files; none means the embedded seed set.
 seeds: $(STAMP)
 	$(BIN)/humpback seed load $(SEEDS) --warehouse $(WAREHOUSE)
 
+# M_yx on the warehouse's seeds; trained once per seed set and settings, then found in the models table.
+backward: $(TRAIN_STAMP)
+	$(BIN)/humpback train --role backward --warehouse $(WAREHOUSE) --preset $(BACKWARD_PRESET)
+
 augment: $(STAMP)
-	$(BIN)/humpback augment --warehouse $(WAREHOUSE) $(MODEL_ARGS) $(ENGINE_ARGS)
+	$(BIN)/humpback augment --warehouse $(WAREHOUSE) $(MODEL_ARGS) $(ENGINE_ARGS) \
+		$(if $(filter few-shot,$(BACKWARD)),--base)
 
 curate: $(STAMP)
 	$(BIN)/humpback curate --warehouse $(WAREHOUSE) --mode $(MODE) $(MODEL_ARGS) $(ENGINE_ARGS)

@@ -204,6 +204,9 @@ def main() -> None:
     parser.add_argument("--any-examples", action="store_true", help="examples not chosen for prose")
     parser.add_argument("--options", default=",".join(OPTIONS))
     parser.add_argument("--backward-model", type=Path, help="a fine-tuned backward model's GGUF")
+    parser.add_argument(
+        "--skip-base", action="store_true", help="with --backward-model: measure only the fine-tuned model"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--batch", type=int, default=32)
@@ -223,7 +226,9 @@ def main() -> None:
     rows = held_out(DATA, args.min_words, args.rows, set(seeds["instruction"].str.strip_chars()), args.split)
     print(f"held-out pairs: {rows.height} ({dict(rows['source_format'].value_counts().iter_rows())})")
     gain_prompt = build_rating_prompt("direct")
-    models = [("base", None, few_shot)]
+    if args.skip_base and not args.backward_model:
+        parser.error("--skip-base needs --backward-model")
+    models = [] if args.skip_base else [("base", None, few_shot)]
     if args.backward_model:
         models.append(("fine-tuned", args.backward_model, build_chat_backtranslate_prompt()))
     outputs = cut_input(rows["output"], Sampling().max_input_chars)["text"].to_list()

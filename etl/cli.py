@@ -13,6 +13,7 @@ from etl.settings import load_settings
 
 if TYPE_CHECKING:  # imported lazily at run time, so `humpback --help` stays quick
     from inference.engines.base import Engine
+    from inference.runner import StageReport
     from warehouse.store import Warehouse
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Instruction backtranslation data engine.")
@@ -325,7 +326,11 @@ def augment(
     examples: Annotated[int, typer.Option(help="Seed pairs shown in the few-shot prompt.")] = 3,
     prompt_format: PromptFormatOption = "auto",
     candidates: Annotated[
-        int | None, typer.Option(help="Draws per segment; the one its text is likeliest under is kept.")
+        int | None,
+        typer.Option(
+            help="Draws per segment; the one its text is likeliest under is kept. Default: 4 for the "
+            "base model prompted few-shot, 2 for a fine-tuned backward model, 1 through --server."
+        ),
     ] = None,
     attempts: Annotated[
         int | None, typer.Option(help="Rounds of draws for a segment whose draws all failed.")
@@ -348,20 +353,12 @@ def augment(
     cpus_per_actor: CpusPerActorOption = 2,
 ) -> None:
     """Self-augmentation: write an instruction for every kept segment (the backward model)."""
-    from dataclasses import replace
-
-    from inference.augment import DRAWING
     from inference.augment import augment as run_augment
+    from inference.augment import choose_drawing
     from inference.formats import resolve_prompt_format, trained_backward_model
     from inference.sampling import Sampling
 
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
-    # through a server, ranking draws reads prompt log-probabilities, which llama_cpp.server computes
-    # very slowly: one draw per round unless asked
-    default_candidates = 1 if server else DRAWING.candidates
-    drawing = replace(
-        DRAWING, candidates=candidates or default_candidates, attempts=attempts or DRAWING.attempts
-    )
     store = _warehouse(warehouse)
     if model is None and server is None and trained:
         found = trained_backward_model(store)
@@ -373,20 +370,25 @@ def augment(
                 "augment: the base model prompted few-shot (the warehouse has no trained backward model; "
                 "`humpback train --role backward` makes one)"
             )
-    _run_model_stage(
-        StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor),
-        lambda opened: run_augment(
+
+    def run(opened: Engine) -> StageReport:
+        chosen = resolve_prompt_format(prompt_format, store, opened.model_id)
+        drawing = choose_drawing(chosen, served=server is not None, candidates=candidates, attempts=attempts)
+        return run_augment(
             store,
             opened,
             iteration=iteration,
-            prompt_format=resolve_prompt_format(prompt_format, store, opened.model_id),
+            prompt_format=chosen,
             sampling=sampling,
             drawing=drawing,
             n_examples=examples,
             limit=limit,
             batch_rows=batch_rows,
             show_progress=progress,
-        ),
+        )
+
+    _run_model_stage(
+        StageEngine(model, server, parallel, threads, engine, address, actors, cpus_per_actor), run
     )
 
 

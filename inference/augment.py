@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import polars as pl
 import xxhash
@@ -24,9 +24,27 @@ from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS
 from warehouse.store import Warehouse
 
-# The fewest draws that reached fit 0.85 on the tune split of benchmarks/augmentation_quality.py (best of
-# 3: 0.80, 4: 0.88, 5: 0.83, 6: 0.86, in up to 2 rounds; 60 pairs).
-DRAWING = Drawing(candidates=4, attempts=2)
+# Per prompt format, the fewest draws that reached fit 0.85 on the tune split of
+# benchmarks/augmentation_quality.py (60 pairs, up to 2 rounds). The base model prompted few-shot: best of
+# 3: 0.80, 4: 0.88, 5: 0.83, 6: 0.86. The backward model fine-tuned on the seeds: one draw 0.92 (but 5%
+# of rows failed), best of 2: 1.00.
+DRAWINGS = {"few-shot": Drawing(candidates=4, attempts=2), "chat": Drawing(candidates=2, attempts=2)}
+
+
+def choose_drawing(
+    prompt_format: str, *, served: bool = False, candidates: int | None = None, attempts: int | None = None
+) -> Drawing:
+    """The format's default drawing, with `candidates` or `attempts` when given. Through a server, ranking
+    draws reads prompt log-probabilities, which llama_cpp.server computes very slowly: one draw per round
+    unless asked."""
+    if prompt_format not in DRAWINGS:
+        raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
+    default = DRAWINGS[prompt_format]
+    return replace(
+        default,
+        candidates=candidates or (1 if served else default.candidates),
+        attempts=attempts or default.attempts,
+    )
 
 
 def drawing_version(version: str, drawing: Drawing, gain_prompt: RatingPrompt | None) -> str:
@@ -59,7 +77,7 @@ def augment(
     iteration: int = 0,
     prompt_format: str = "few-shot",
     sampling: Sampling | None = None,
-    drawing: Drawing = DRAWING,
+    drawing: Drawing | None = None,
     n_examples: int = 3,
     limit: int | None = None,
     sample: int | None = None,
@@ -71,9 +89,11 @@ def augment(
     `prompt_format` "few-shot" prompts a base model with seed examples; "chat" prompts a backward model
     fine-tuned by humpback_train as it was trained. `limit` caps the rows computed in this run; `sample`
     keeps only the first N kept segments in id order, a fixed subset that a rerun finds done.
-    `drawing`: draws per row and resampling (`inference/instructions.py`); part of the prompt version.
+    `drawing`: draws per row and resampling (`inference/instructions.py`), by default the format's
+    (`DRAWINGS`); part of the prompt version.
     """
     sampling = sampling or Sampling()
+    drawing = drawing or choose_drawing(prompt_format)
     chat = prompt_format == "chat"
     with warehouse.exclusive():
         con = connect(warehouse)

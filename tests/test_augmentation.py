@@ -13,7 +13,7 @@ import pytest
 
 from etl.seeds.loaders import load_embedded_seeds
 from etl.seeds.table import add_seeds
-from inference.augment import augment
+from inference.augment import augment, choose_drawing
 from inference.engines import open_engine
 from inference.instructions import Drawing, draw_seed, write_instructions
 from inference.prompts.backtranslate import build_backtranslate_prompt
@@ -49,6 +49,16 @@ def few_shot() -> tuple[pl.DataFrame, object, frozenset[str]]:
     prompt = build_backtranslate_prompt(seeds)
     shown = seeds.filter(pl.col("seed_id").is_in(list(prompt.seed_ids)))
     return shown, prompt, frozenset(shown["instruction"].str.strip_chars())
+
+
+def test_each_prompt_format_has_its_measured_drawing_and_options_override_it() -> None:
+    assert choose_drawing("few-shot") == Drawing(candidates=4, attempts=2)
+    assert choose_drawing("chat") == Drawing(candidates=2, attempts=2), "the fine-tuned model needs fewer"
+    assert choose_drawing("chat", served=True) == Drawing(candidates=1, attempts=2), "no ranking by default"
+    assert choose_drawing("few-shot", served=True, candidates=3) == Drawing(candidates=3, attempts=2)
+    assert choose_drawing("chat", attempts=5).attempts == 5
+    with pytest.raises(ValueError, match="unknown prompt format"):
+        choose_drawing("paper")
 
 
 def test_samples_of_a_row_share_its_reading_and_repeat_from_their_seeds(engine, few_shot) -> None:
@@ -183,7 +193,7 @@ def test_the_default_drawing_fails_less_and_fits_no_worse_than_one_draw(
     sys.path.insert(0, str(REPO / "benchmarks"))
     import augmentation_quality as bench
 
-    from inference.augment import DRAWING
+    from inference.augment import DRAWINGS
     from inference.gain import logp_alone
     from inference.prompts.rating import build_rating_prompt
 
@@ -194,7 +204,7 @@ def test_the_default_drawing_fails_less_and_fits_no_worse_than_one_draw(
     alone = logp_alone(engine, gain_prompt, rows["output"].to_list())
     ceiling = bench.true_instructions(engine, rows, gain_prompt, alone)["retrieval"]
     plain = bench.measure(engine, engine, prompt, Drawing(), rows, gain_prompt, examples, alone)
-    default = bench.measure(engine, engine, prompt, DRAWING, rows, gain_prompt, examples, alone)
+    default = bench.measure(engine, engine, prompt, DRAWINGS["few-shot"], rows, gain_prompt, examples, alone)
     assert ceiling >= 0.85, "the human instructions pick their own output"
     assert default["failures"] <= FAILURES_FLOOR, default["statuses"]
     assert default["retrieval"] >= plain["retrieval"] + RETRIEVAL_GAIN, (default, plain)

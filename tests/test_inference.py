@@ -25,7 +25,7 @@ from etl.pipeline import run_etl
 from etl.seeds.loaders import load_embedded_seeds
 from etl.seeds.table import add_seeds
 from etl.settings import Settings
-from inference.augment import DRAWING, augment
+from inference.augment import DRAWINGS, augment
 from inference.curate import curate
 from inference.engines import open_engine
 from inference.engines.base import Piece
@@ -134,13 +134,18 @@ def test_augment_writes_clean_instructions_with_provenance(
     params = json.loads(rows["params"][0])
     assert (params["temperature"], params["top_p"]) == (0.7, 0.9)
     assert rows["raw_output"].is_not_null().all()
-    one_round = rows.filter(pl.col("attempt_seeds").list.len() == DRAWING.candidates)
+    few_shot_drawing = DRAWINGS["few-shot"]  # the base model's default
+    one_round = rows.filter(pl.col("attempt_seeds").list.len() == few_shot_drawing.candidates)
     assert one_round.height and (one_round["uncached_tokens"] < one_round["prompt_tokens"]).all(), (
         "the prompt's fixed part is read once, and a row's segment once for all its draws"
     )
-    assert (rows["attempt_seeds"].list.len() >= DRAWING.candidates).all()
+    assert (rows["attempt_seeds"].list.len() >= few_shot_drawing.candidates).all()
     assert (rows["gain"].is_not_null() == (rows["status"] == "ok")).all(), "each instruction's fit"
-    assert params["drawing"] == {"attempts": DRAWING.attempts, "candidates": DRAWING.candidates, "rank": True}
+    assert params["drawing"] == {
+        "attempts": few_shot_drawing.attempts,
+        "candidates": few_shot_drawing.candidates,
+        "rank": True,
+    }
 
     again = augment(warehouse, engine, limit=6, batch_rows=3, show_progress=False)
     assert again.already_done == 6 and again.computed == 6, "a rerun only takes rows not yet done"

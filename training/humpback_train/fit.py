@@ -44,7 +44,7 @@ def _mean(values: list[float]) -> float | None:
 def total_steps(settings: TrainSettings, n_rows: int) -> int:
     if settings.max_steps:
         return settings.max_steps
-    return max(1, math.ceil(n_rows / settings.batch_for(n_rows) * settings.epochs))
+    return max(1, settings.min_steps, math.ceil(n_rows / settings.batch_for(n_rows) * settings.epochs))
 
 
 def _optimizer(model, settings: TrainSettings, steps: int):

@@ -21,6 +21,10 @@ class TrainSettings:
     micro_batch_size: int = 8
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs
+    # at least this many steps, whatever the epochs: a small seed set must still learn to end its
+    # completion (the 46 embedded seeds are 6 steps an epoch, after which a quarter of the backward
+    # model's single draws never stopped; after 24 steps 5-12.5%, benchmarks/augmentation_quality.py)
+    min_steps: int = 0
     max_length: int = 512  # tokens of prompt + completion; long prompts are cut, completions kept
     dropout: float = 0.05  # LoRA: dropout on the adapter input; full: the model's attention dropout
     lora_r: int = 16
@@ -56,7 +60,7 @@ PRESETS: dict[str, TrainSettings] = {
         lora_alpha=16,
     ),
     # LoRA over every projection, one epoch: the default for real data on a CPU.
-    "cpu": TrainSettings(),
+    "cpu": TrainSettings(min_steps=24),
     # The paper's full fine-tuning: lr 1e-5 decaying linearly to 9e-6, weight decay 0.1, batch 32
     # (8 below 3,000 examples), dropout 0.1. Meant for a GPU.
     "paper": TrainSettings(

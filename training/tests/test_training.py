@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from humpback_train.encoding import encode
 from humpback_train.examples import build_training_data
+from humpback_train.fit import total_steps
 from humpback_train.settings import preset
 
 from inference.prompts.chat import RESPONSE_HEAD, SEED_SYSTEM, render_prompt
@@ -98,3 +99,11 @@ def test_a_base_that_cannot_be_exported_is_refused_before_training(base_model) -
     assert check_exportable(base_model.gguf_path) == "gemma3"
     with pytest.raises(ValueError, match="needs the base model's GGUF file"):
         check_exportable(None)  # a Hugging Face folder base has no GGUF metadata to copy
+
+
+def test_a_small_seed_set_trains_at_least_min_steps_and_a_large_one_its_epochs() -> None:
+    settings = preset("cpu")  # batch 8, one epoch, at least 24 steps
+    assert total_steps(settings, 46) == 24  # the embedded seeds: 6 steps an epoch
+    assert total_steps(settings, 3200) == 400  # the paper's seed set: its epoch
+    assert total_steps(settings.with_overrides(max_steps=3), 46) == 3  # an explicit count wins
+    assert total_steps(preset("tiny"), 46) == 12

@@ -1,0 +1,50 @@
+"""`make etl`'s steps, read from a dry run of the real Makefile (`make -n` prints the commands and runs
+none): the backward model is trained before augmentation unless the user chose otherwise."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dry_run(target: str, *variables: str) -> list[str]:
+    """The command lines `make target` would run, a line continued with `\\` joined to the next."""
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed: the README's commands need it")
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, "WAREHOUSE=/nonexistent/wh", *variables],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.replace("\\\n", " ").splitlines()
+
+
+def etl_steps(*variables: str) -> list[str]:
+    """The `humpback` commands `make etl` would run, by subcommand and first option, in order."""
+    return [" ".join(line.split()[1:3]) for line in dry_run("etl", *variables) if "/humpback " in line]
+
+
+def test_make_etl_trains_the_backward_model_on_the_seeds_before_augmenting() -> None:
+    steps = etl_steps()
+    assert steps.index("seed load") < steps.index("train --role") < steps.index("augment --warehouse")
+    assert steps.index("augment --warehouse") < steps.index("curate --warehouse")
+
+
+@pytest.mark.parametrize(
+    "variables", [("BACKWARD=few-shot",), ("MODEL=/models/big.gguf",), ("SERVER=http://127.0.0.1:8080",)]
+)
+def test_make_etl_trains_nothing_when_the_user_chose_the_backward_model(variables: tuple[str, ...]) -> None:
+    steps = etl_steps(*variables)
+    assert "augment --warehouse" in steps and "train --role" not in steps, steps
+
+
+def test_backward_few_shot_keeps_the_base_model_even_when_one_was_trained() -> None:
+    augment = next(line for line in dry_run("augment", "BACKWARD=few-shot") if "humpback augment" in line)
+    assert "--base" in augment.split()
