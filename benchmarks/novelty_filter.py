@@ -17,7 +17,6 @@ filter is Self-Instruct's: rouge-score's RougeScorer against every pool text, th
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -29,6 +28,7 @@ from rouge_score import rouge_scorer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.jsonl import objects  # noqa: E402
 from inference.self_instruct.novelty import THRESHOLD, filter_novel, rouge_l, rouge_tokens  # noqa: E402
 
 SEED_TASKS = ROOT.parent / "shared" / "data" / "seed" / "self_instruct_seed_tasks.jsonl"
@@ -39,7 +39,7 @@ def seed_instructions() -> list[str]:
         sys.exit(
             f"the Self-Instruct seed tasks are not at {SEED_TASKS} (../shared/data beside the repository)"
         )
-    return [json.loads(line)["instruction"] for line in SEED_TASKS.read_text().splitlines() if line.strip()]
+    return [record["instruction"] for _, record in objects(SEED_TASKS)]
 
 
 def variants(seeds: list[str], n: int, rng: random.Random) -> tuple[list[str], list[int], list[int]]:

@@ -1,8 +1,4 @@
-"""A batch task as the engines see it: its entry point, and what it returns.
-
-The parent process imports only this module; the extraction stack (trafilatura, lxml, fastText)
-is imported inside the workers, where the fork server preloads it.
-"""
+"""What a batch task returns (`BatchResult`), and the result of a batch whose pages all failed."""
 
 from __future__ import annotations
 
@@ -11,9 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from etl.records import Failure, RawRecord
-from etl.settings import Settings
 from warehouse.schemas import DOCUMENTS, REJECTS, STAGED_SEGMENTS
-from warehouse.store import Warehouse
 
 Item = RawRecord | Failure
 
@@ -53,18 +47,3 @@ def failed_batch(batch_id: str, items: list[Item], stage: str, reason: str, deta
     return BatchResult(
         DOCUMENTS.empty_table(), STAGED_SEGMENTS.empty_table(), pa.Table.from_pylist(rows, schema=REJECTS)
     )
-
-
-def run_batch(
-    batch_id: str, items: list[Item], settings: Settings, warehouse_root: str | None = None
-) -> BatchResult | dict[str, int]:
-    """Process a batch. With a warehouse, write its staged files there (not the commit manifest,
-    which the engine writes once it has the result) and return only the row counts, so the
-    tables never travel back to the parent process."""
-    from etl.worker import process_batch
-
-    result = process_batch(batch_id, items, settings)
-    if warehouse_root is None:
-        return result
-    Warehouse(warehouse_root).write_staged(batch_id, result.tables())
-    return result.counts()

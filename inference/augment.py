@@ -9,7 +9,7 @@ import polars as pl
 import xxhash
 
 import sql
-from etl.filters.quality import WORD
+from common.text import WORD
 from inference.engines.base import Engine
 from inference.instructions import Drawing, write_instructions
 from inference.prompts.backtranslate import (

@@ -69,7 +69,7 @@ def embedded_calibration():
 def local_ray():
     """A local Ray instance of 2 CPUs on 127.0.0.1, for one test module."""
     ray = pytest.importorskip("ray", reason="Ray is a dev dependency: make test installs it")
-    from etl.cluster.runtime import start_ray
+    from common.ray_runtime import start_ray
 
     if ray.is_initialized():
         ray.shutdown()

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sql
-from etl.cli import app
+from humpback.cli import app
 from inference.runner import StageReport, run_batches
 from inference.summary import format_stage
 from warehouse.compact import compact, compact_table

@@ -305,7 +305,7 @@ def test_calibrated_curation_writes_signals_provenance_and_the_calibration(
 
 # humpback score --------------------------------------------------------------------------------------
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "etl.cli", "score", *args, "--no-progress"]
+    return [sys.executable, "-m", "humpback.cli", "score", *args, "--no-progress"]
 
 
 def test_score_rates_any_instruction_file_and_carries_its_ids(tmp_path: Path, embedded_calibration) -> None:

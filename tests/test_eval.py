@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from etl.cli import StageEngine, app
 from etl.seeds.table import add_seeds
+from humpback.cli import StageEngine, app
 from inference.engines.base import Engine, InProcessBatches
 from inference.eval.answers import load_answer_file
 from inference.eval.prompts import register_prompts

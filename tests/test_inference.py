@@ -219,7 +219,7 @@ def test_kill_9_mid_curate_resumes_without_duplicates_or_recomputation(
     root = tmp_path / "wh"
     add_seeds(pairs_warehouse(root, pairs))
     command = [
-        sys.executable, "-m", "etl.cli", "curate", "--warehouse", str(root), "--batch-rows", "4",
+        sys.executable, "-m", "humpback.cli", "curate", "--warehouse", str(root), "--batch-rows", "4",
         "--parallel", "4", "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(

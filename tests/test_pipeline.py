@@ -20,11 +20,12 @@ from lxml import html as lxml_html
 from typer.testing import CliRunner
 
 from etl import pipeline
-from etl.batch import run_batch
-from etl.pipeline import CodeErrorWatch, EtlCodeError, LocalEngine, PageError, run_etl
+from etl.code_errors import CodeErrorWatch, EtlCodeError, PageError
+from etl.pipeline import LocalEngine, run_etl
 from etl.records import Failure, RawRecord
 from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
+from etl.task import run_batch
 from etl.worker import PageTimeout, process_batch, time_limit
 from tests.test_readers import html_responses
 from warehouse.store import Warehouse, WarehouseBusy
@@ -328,7 +329,7 @@ def test_the_cli_exits_non_zero_when_no_page_of_the_run_ran(
 ) -> None:
     """One batch, and the bug fails all its pages: the run ends with no page run, which is the same
     error; `humpback etl` exits non-zero."""
-    from etl.cli import app
+    from humpback.cli import app
 
     pages = [GOOD_PAGE, GOOD_PAGE.replace(b"Fine", b"Also fine"), GOOD_PAGE.replace(b"Fine", b"Good")]
     corpus = write_jsonl(tmp_path / "pages.jsonl", pages)
@@ -411,7 +412,7 @@ def test_kill_9_mid_run_resumes_without_duplicates(shared: Path, tmp_path: Path)
     humpback = [
         sys.executable,
         "-m",
-        "etl.cli",
+        "humpback.cli",
         "etl",
         str(corpus),
         "--workers",

@@ -54,7 +54,9 @@ def open_page(browser: Browser, path: Path) -> tuple[Page, list[str]]:
 
 
 def humpback_report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "etl.cli", "report", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "humpback.cli", "report", *args], capture_output=True, text=True
+    )
 
 
 def inked_share(png: bytes) -> float:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 from typer.testing import CliRunner
 
-from etl.cli import app
 from etl.seeds.tasks import add_seed_tasks, load_embedded_tasks, load_task_file, task_id
+from humpback.cli import app
 from inference.curate import curate
 from inference.engines import open_engine
 from inference.prompts.self_instruct import SHOWN, ParsedInstance, parse_instance, parse_numbered_list

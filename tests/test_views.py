@@ -167,7 +167,9 @@ def test_only_select_statements_run() -> None:
 
 
 def humpback_sql(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "etl.cli", "sql", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "humpback.cli", "sql", *args], capture_output=True, text=True
+    )
 
 
 def test_sql_command_prints_writes_and_refuses(warehouse, tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ short enough that a lightly edited copy of a prompt still does.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import duckdb
 import polars as pl
 
 import sql
+from common.jsonl import objects
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
@@ -57,15 +57,7 @@ def read_prompt_file(path: Path | str) -> pl.DataFrame:
     or the first of `turns`, the Vicuna and MT-Bench shape), its `question_id` or `id`, its `category`
     and `file:line`."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{number}: not a JSON object")
+    for number, record in objects(Path(path)):
         turns = record.get("turns")
         found = turns[0] if isinstance(turns, list) and turns and isinstance(turns[0], str) else None
         found = found or next((record[f] for f in _PROMPT_FIELDS if isinstance(record.get(f), str)), None)

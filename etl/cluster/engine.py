@@ -6,10 +6,8 @@ payloads go from the reader's node to the processing node without passing throug
 batch runs `run_batch`, the local engine's task: it writes the batch's staged files to the warehouse
 (a path every node reads and writes) and returns row counts; the driver commits the batch. Groups and
 batch ids are the local engine's (`etl/plan.py`: small files packed into groups, each group cut into
-batches), so a run can be resumed by either engine. A batch that fails as a whole (a hang past its
-timeout, a dead worker) has its pages rerun one per task, and only those that fail again become
-rejects, as in the local engine; and as there, `etl.pipeline.CodeErrorWatch` stops the run when they
-all fail with one exception batch after batch.
+batches), so a run can be resumed by either engine. Page isolation is `etl/engine.py`'s, as for the
+local engine; this module says how Ray's failures look.
 """
 
 from __future__ import annotations
@@ -21,13 +19,15 @@ from collections.abc import Callable, Iterator
 import ray
 from ray.exceptions import GetTimeoutError, OutOfMemoryError, RayTaskError, WorkerCrashedError
 
-from etl.batch import BatchResult, Item, failed_batch, merge, run_batch
+from etl.batch import BatchResult, Item
+from etl.code_errors import CodeErrorWatch, PageError, error_log, exception_kind
+from etl.engine import BatchEngine, PageFailed
 from etl.finalize import FinalizeReport
-from etl.pipeline import CodeErrorWatch, PageError, PageOutcome, error_log, exception_kind
 from etl.plan import InputFile, group_inputs, plan_batches
 from etl.readers import iter_records
 from etl.records import ReadStats
 from etl.settings import Settings
+from etl.task import run_batch
 from warehouse.store import Warehouse
 
 _READ_AHEAD = 4  # batches a reader may have ready before the driver takes them (backpressure)
@@ -50,7 +50,7 @@ def open_ray_engine(
     settings: Settings, warehouse: Warehouse, workers: int | None = None, address: str | None = None
 ) -> RayEngine:
     """Join the cluster at `address`, or start a local Ray instance of `workers` CPUs."""
-    from etl.cluster.runtime import cluster_cpus, start_ray
+    from common.ray_runtime import cluster_cpus, start_ray
 
     start_ray(address, num_cpus=workers)
     cpus = cluster_cpus()
@@ -71,8 +71,10 @@ def _warm_up() -> None:
     detect_languages(pl.Series(["warm up"]))
 
 
-class RayEngine:
-    """The local engine's interface (batches, submit, result, finalize, close) over Ray tasks."""
+class RayEngine(BatchEngine):
+    """The batch tasks as Ray tasks; the items travel as object references from the readers."""
+
+    name = "ray"
 
     def __init__(
         self, settings: Settings, warehouse: Warehouse, workers: int, task: Callable = run_batch
@@ -106,63 +108,46 @@ class RayEngine:
                 yield batch_id, n_items, next(reader)
             readers[index] = None  # let the finished generator go
 
-    def _timeout(self, n_pages: int) -> float:
-        return self.settings.extract.page_timeout_s * (n_pages + 1) + 30.0
-
-    def submit(self, batch_id: str, items: object, n_items: int) -> ray.ObjectRef:
+    def submit(self, batch_id: str, items: object, n_items: int = 0) -> ray.ObjectRef:
         # One retry: a worker lost with its node is worth retrying; a page that kills its worker
         # kills it again, and is then found by the one-page-per-task rerun.
         return self._process.options(max_retries=1).remote(
             batch_id, items, self.settings, str(self.warehouse.root)
         )
 
-    def result(self, batch_id: str, items: object, n_items: int, future: ray.ObjectRef) -> tuple[dict, int]:
+    def wait_batch(self, handle: ray.ObjectRef, n_items: int) -> dict[str, int] | None:
         try:
-            counts = ray.get(future, timeout=self._timeout(n_items))
+            return ray.get(handle, timeout=self.timeout(n_items))
         except GetTimeoutError:
-            ray.cancel(future, force=True)
+            ray.cancel(handle, force=True)
         except RayTaskError as exc:
             if isinstance(exc.cause, OSError):  # the warehouse's disk, not the input: stop the run
                 raise exc.cause from exc
         except (WorkerCrashedError, OutOfMemoryError):
             pass
-        else:
-            self.watch.batch_ran()
-            return counts, 0
-        pages: list[Item] = ray.get(items)
-        refs = [
-            self._process.options(max_retries=0).remote(batch_id, [item], self.settings, None)
-            for item in pages
-        ]
-        parts = [self._single_result(batch_id, item, ref) for item, ref in zip(pages, refs, strict=True)]
-        self.watch.isolated(
-            batch_id, [(item, outcome) for item, (_, outcome) in zip(pages, parts, strict=True)]
-        )
-        result = merge([part for part, _ in parts])
-        self.warehouse.write_staged(batch_id, result.tables())
-        return result.counts(), len(pages)
+        return None
 
-    def _single_result(
-        self, batch_id: str, item: Item, ref: ray.ObjectRef
-    ) -> tuple[BatchResult, PageOutcome]:
+    def pages(self, items: object) -> list[Item]:
+        return ray.get(items)
+
+    def submit_page(self, batch_id: str, item: Item) -> ray.ObjectRef:
+        return self._process.options(max_retries=0).remote(batch_id, [item], self.settings, None)
+
+    def wait_page(self, item: Item, handle: ray.ObjectRef) -> BatchResult | PageError | PageFailed:
         try:
-            return ray.get(ref, timeout=self._timeout(1)), None
+            return ray.get(handle, timeout=self.timeout(1))
         except GetTimeoutError:
-            ray.cancel(ref, force=True)
-            reason, detail = "timeout", "the page hung its worker past the hard timeout"
+            ray.cancel(handle, force=True)
+            return PageFailed("timeout", "the page hung its worker past the hard timeout")
         except OutOfMemoryError as exc:
-            reason, detail = "out_of_memory", str(exc)[:500]
+            return PageFailed("out_of_memory", str(exc)[:500])
         except WorkerCrashedError as exc:
-            reason, detail = "worker_crashed", f"the worker process died on this page: {exc}"[:500]
+            return PageFailed("worker_crashed", f"the worker process died on this page: {exc}"[:500])
         except RayTaskError as exc:
             cause = exc.cause
             if isinstance(cause, MemoryError):
-                reason, detail = "out_of_memory", str(cause)
-            else:
-                error = PageError(item.source, exception_kind(cause), str(cause), _traceback(exc))
-                detail = f"{type(cause).__name__}: {cause}"
-                return failed_batch(batch_id, [item], "extract", "processing_error", detail), error
-        return failed_batch(batch_id, [item], "extract", reason, detail), reason
+                return PageFailed("out_of_memory", str(cause))
+            return PageError(item.source, exception_kind(cause), str(cause), _traceback(exc))
 
     def finalize(self) -> FinalizeReport:
         from etl.cluster.finalize import finalize_on_ray

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from common.text import WORD
 from etl.settings import QualitySettings
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
 # Every rule is a count of regex matches over the whole text (one pass, no per-word lists); the
 # line rules use multiline mode, and each pattern matches a line at most once.
-WORD = r"\S+"  # a word: a run of non-space characters; every word count uses it
 _ALPHA_WORD = r"\S*[\p{L}\p{N}]\S*"  # a word with a letter or digit: "(", "*/" and "│" are not
 _STOP_WORD = r"(?i)\b(?:" + "|".join(STOP_WORDS) + r")\b"
 _LINE = r"(?m)^[^\S\n]*\S[^\n]*"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from common.jsonl import OK, read_lines
 from etl.records import Failure, RawRecord, ReadStats
 from etl.settings import ReadSettings
 
@@ -39,19 +38,10 @@ def _record(row: dict, source: str, settings: ReadSettings) -> RawRecord | Failu
 
 
 def read_jsonl(path: Path, settings: ReadSettings, stats: ReadStats) -> Iterator[RawRecord | Failure]:
-    with open(path, "rb") as raw:
-        fh = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
-        for line_no, line in enumerate(fh, start=1):
-            stats.at(raw.tell())  # compressed position, for the progress bar
-            if not line.strip():
-                continue
-            source = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield Failure("read", "malformed_json", str(exc), source)
-                continue
-            if not isinstance(row, dict):
-                yield Failure("read", "malformed_json", "line is not a JSON object", source)
-                continue
-            yield _record(row, source, settings)
+    for line in read_lines(path):
+        stats.at(line.position)  # compressed position, for the progress bar
+        source = f"{path}:{line.number}"
+        if line.status != OK:  # not JSON, not UTF-8, or not an object
+            yield Failure("read", "malformed_json", line.error, source)
+            continue
+        yield _record(line.record, source, settings)

@@ -7,12 +7,12 @@ counted with a reason instead of being dropped silently.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import xxhash
 
+from common.jsonl import OK, read_lines
 from warehouse.schemas import SEEDS
 
 EMBEDDED = "embedded"
-_INVALID = object()  # a line that is not JSON
 # dolly exports sometimes keep the training template's end marker.
 _TRAILING_MARKERS = ("###eos_token###", "</s>", "<|endoftext|>")
 
@@ -106,40 +106,29 @@ def _pairs(record: dict[str, Any], lang: str) -> tuple[list[tuple[str, str, str,
     return [], "unknown_shape"
 
 
-def _lines(path: Path) -> Iterator[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        yield from handle
-
-
-def _records(path: Path) -> Iterator[tuple[int, Any]]:
+def read_records(path: Path | Traversable) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, or row number in a Parquet file, from 1; the record) of every non-blank line or
-    row. A line that is not JSON gives the record `_INVALID`."""
-    if path.suffix == ".parquet":
+    row. A bad line gives its status instead of a record (`common/jsonl.py`: invalid_json,
+    not_an_object)."""
+    if path.name.lower().endswith(".parquet"):
         number = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
             for record in batch.to_pylist():
                 number += 1
                 yield number, record
         return
-    for number, line in enumerate(_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError:
-            yield number, _INVALID
+    for line in read_lines(path):
+        yield line.number, line.record if line.status == OK else line.status
 
 
-def _read(records: Iterator[tuple[int, Any]], source: str, lang: str, embedded: bool) -> SeedLoad:
+def _read(
+    records: Iterator[tuple[int, dict[str, Any] | str]], source: str, lang: str, embedded: bool
+) -> SeedLoad:
     load = SeedLoad()
     seen: set[str] = set()
     for number, record in records:
-        if record is _INVALID:
-            load.skipped["invalid_json"] += 1
-            continue
-        if not isinstance(record, dict):
-            load.skipped["not_an_object"] += 1
+        if isinstance(record, str):  # a bad line's status
+            load.skipped[record] += 1
             continue
         pairs, reason = _pairs(record, lang)
         if reason:
@@ -170,14 +159,12 @@ def _read(records: Iterator[tuple[int, Any]], source: str, lang: str, embedded: 
 def load_seed_file(path: Path | str, lang: str = "en") -> SeedLoad:
     """Pairs from a JSONL(.gz) or Parquet file of any of the supported shapes."""
     path = Path(path)
-    return _read(_records(path), str(path), lang, embedded=False)
+    return _read(read_records(path), str(path), lang, embedded=False)
 
 
 def load_embedded_seeds() -> SeedLoad:
     """Our own seed set, shipped with the package."""
-    text = (files(__package__) / "embedded_seeds.jsonl").read_text(encoding="utf-8")
-    lines = ((n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip())
-    return _read(lines, EMBEDDED, "en", embedded=True)
+    return _read(read_records(files(__package__) / "embedded_seeds.jsonl"), EMBEDDED, "en", embedded=True)
 
 
 # One row per pair a file gives, and one per record that gives none, for `humpback score`.
@@ -196,11 +183,10 @@ def read_pair_rows(path: Path | str, lang: str = "en") -> pl.DataFrame:
     (status `ok`, or `empty_instruction` / `empty_output`), and one per record that gives none, with
     the reason as its status (`invalid_json`, `not_an_object`, `unknown_shape`, `oasst_no_rank0_reply`...)."""
     rows: list[dict[str, Any]] = []
-    for number, record in _records(Path(path)):
-        if record is _INVALID or not isinstance(record, dict):
-            status = "invalid_json" if record is _INVALID else "not_an_object"
+    for number, record in read_records(Path(path)):
+        if isinstance(record, str):  # a bad line's status
             rows.append(
-                {"line": number, "item": 0, "id": None, "instruction": None, "output": None, "status": status}
+                {"line": number, "item": 0, "id": None, "instruction": None, "output": None, "status": record}
             )
             continue
         ident = json.dumps(record["id"], ensure_ascii=False) if record.get("id") is not None else None
@@ -240,11 +226,7 @@ def load_oasst_ranked(path: Path | str, lang: str = "en") -> pl.DataFrame:
     """
     path = Path(path)
     rows = []
-    for number, line in enumerate(_lines(path), start=1):
-        try:
-            tree = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for number, tree in read_records(path):
         prompt = tree.get("prompt") if isinstance(tree, dict) else None
         if not isinstance(prompt, dict) or prompt.get("lang") != lang:
             continue

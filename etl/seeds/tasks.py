@@ -7,8 +7,6 @@ A task is its instruction: the same instruction twice is one task, whose instanc
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,22 +16,13 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-import xxhash
 
-from etl.seeds.loaders import EMBEDDED, _clean, _lines
+from etl.seeds.loaders import EMBEDDED, _clean, read_records
 from etl.seeds.table import SeedReport
 from warehouse.connect import connect, query
+from warehouse.keys import task_id
 from warehouse.schemas import SEED_TASKS
 from warehouse.store import Warehouse
-
-
-def normalise_instruction(text: str) -> str:
-    """Whitespace collapsed: how an instruction is shown in prompts and compared."""
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def task_id(instruction: str) -> str:
-    return xxhash.xxh3_128_hexdigest(normalise_instruction(instruction).encode())
 
 
 @dataclass
@@ -71,18 +60,11 @@ def _task(record: dict[str, Any]) -> tuple[str, list[dict[str, str]], bool | Non
     return instruction, instances, flag if isinstance(flag, bool) else None, fmt
 
 
-def _read(lines: Iterator[str], source: str, embedded: bool) -> TaskLoad:
+def _read(records: Iterator[tuple[int, dict[str, Any] | str]], source: str, embedded: bool) -> TaskLoad:
     load = TaskLoad()
     by_id: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            load.skipped["invalid_json"] += 1
-            continue
-        found = _task(record) if isinstance(record, dict) else "not_an_object"
+    for number, record in records:
+        found = record if isinstance(record, str) else _task(record)  # a bad line's status, or the task
         if isinstance(found, str):
             load.skipped[found] += 1
             continue
@@ -109,12 +91,11 @@ def _read(lines: Iterator[str], source: str, embedded: bool) -> TaskLoad:
 
 def load_task_file(path: Path | str) -> TaskLoad:
     path = Path(path)
-    return _read(_lines(path), str(path), embedded=False)
+    return _read(read_records(path), str(path), embedded=False)
 
 
 def load_embedded_tasks() -> TaskLoad:
-    text = (files("etl.seeds") / "embedded_seeds.jsonl").read_text(encoding="utf-8")
-    return _read(iter(text.splitlines()), EMBEDDED, embedded=True)
+    return _read(read_records(files("etl.seeds") / "embedded_seeds.jsonl"), EMBEDDED, embedded=True)
 
 
 def add_seed_tasks(warehouse: Warehouse, paths: list[Path] | None = None) -> SeedReport:

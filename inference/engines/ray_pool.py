@@ -86,7 +86,7 @@ class RayModelPool:
         n_ctx: int = 16384,
         address: str | None = None,
     ) -> None:
-        from etl.cluster.runtime import cluster_cpus, start_ray
+        from common.ray_runtime import cluster_cpus, start_ray
 
         start_ray(address)
         if servers:  # a server does the compute; its actor only makes requests

@@ -14,7 +14,6 @@ not judged; an empty string is a real (empty) answer.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ import polars as pl
 import xxhash
 
 import sql
+from common.jsonl import objects
 from inference.engines.base import Engine
 from inference.eval.prompts import PromptSet, prompt_id_expr
 from inference.prompts.chat import FORMAT, INSTRUCTION_HEAD, RESPONSE_HEAD, SYSTEM_PROMPTS, system_head
@@ -159,15 +159,7 @@ def generate_answers(
 
 def _read_answer_file(path: Path) -> pl.DataFrame:
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{number}: not a JSON object")
+    for number, record in objects(path):
         answer = next((record[f] for f in _ANSWER_FIELDS if isinstance(record.get(f), str)), None)
         choices = record.get("choices")
         if answer is None and isinstance(choices, list) and choices and isinstance(choices[0], dict):

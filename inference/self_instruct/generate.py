@@ -22,7 +22,6 @@ import xxhash
 from tqdm import tqdm
 
 import sql
-from etl.seeds.tasks import task_id
 from inference.engines.base import Engine
 from inference.prompts.self_instruct import (
     GENERATION_PREFIX,
@@ -38,6 +37,7 @@ from inference.self_instruct.filters import instruction_status, word_count
 from inference.self_instruct.novelty import filter_novel
 from warehouse.compact import compact_after_run
 from warehouse.connect import connect, query
+from warehouse.keys import task_id
 from warehouse.schemas import TASK_CANDIDATES
 from warehouse.store import Warehouse
 

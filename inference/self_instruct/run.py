@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import pyarrow.parquet as pq
 
 import sql
-from etl.seeds.tasks import add_seed_tasks
 from inference.engines.base import Engine
 from inference.runner import StageReport
 from inference.sampling import Sampling
@@ -28,7 +27,7 @@ from warehouse.store import Warehouse
 @dataclass
 class SelfInstructReport:
     stages: list[StageReport] = field(default_factory=list)
-    seeds_loaded: int = 0  # embedded seed tasks loaded because the warehouse had none
+    seeds_loaded: int = 0  # embedded seed tasks the caller loaded because the warehouse had none
     tasks: dict[str, int] = field(default_factory=dict)  # the tasks table by origin
     with_instances: int = 0  # generated tasks with at least one instance
 
@@ -41,6 +40,14 @@ def rebuild_tasks(warehouse: Warehouse) -> None:
     warehouse.replace_table(
         "tasks", lambda folder: pq.write_table(table.cast(TASKS), folder / "tasks.parquet")
     )
+
+
+def has_seed_tasks(warehouse: Warehouse) -> bool:
+    con = connect(warehouse)
+    try:
+        return con.sql("SELECT count(*) FROM seed_tasks").fetchall()[0][0] > 0
+    finally:
+        con.close()
 
 
 def self_instruct(
@@ -58,11 +65,8 @@ def self_instruct(
     show_progress: bool = True,
 ) -> SelfInstructReport:
     report = SelfInstructReport()
-    con = connect(warehouse)
-    has_seeds = con.sql("SELECT count(*) FROM seed_tasks").fetchall()[0][0] > 0
-    con.close()
-    if not has_seeds:
-        report.seeds_loaded = add_seed_tasks(warehouse).added
+    if not has_seed_tasks(warehouse):
+        raise ValueError("the warehouse has no seed tasks: `humpback tasks load` adds them")
     with warehouse.exclusive():
         report.stages.append(
             generate_instructions(

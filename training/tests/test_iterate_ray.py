@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from etl.cli import app
+from humpback.cli import app
 from warehouse.connect import query
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
