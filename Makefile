@@ -170,6 +170,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/views_compaction.py
 	$(BIN)/python benchmarks/etl_ray_scaling.py
 	$(BIN)/python benchmarks/novelty_filter.py
+	$(BIN)/python benchmarks/sampler_vs_llama_cpp.py
 	$(BIN)/python benchmarks/curation_quality.py
 	$(BIN)/python benchmarks/augmentation_quality.py
 

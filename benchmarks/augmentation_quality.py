@@ -39,23 +39,21 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import polars as pl
+from harness import ROOT as REPO  # and the repository on the import path
+from harness import SHARED_DATA as DATA
 
-import polars as pl  # noqa: E402
+from etl.seeds.loaders import load_embedded_seeds, load_seed_file
+from inference.augment import cut_input
+from inference.curation.labelled import split_expr
+from inference.engines import open_engine
+from inference.gain import logp_alone, logp_given
+from inference.instructions import Drawing, write_instructions
+from inference.prompts.backtranslate import build_backtranslate_prompt, build_chat_backtranslate_prompt
+from inference.prompts.rating import build_rating_prompt
+from inference.sampling import Sampling
+from inference.self_instruct.novelty import rouge_l, rouge_tokens
 
-from etl.seeds.loaders import load_embedded_seeds, load_seed_file  # noqa: E402
-from inference.augment import cut_input  # noqa: E402
-from inference.curation.labelled import split_expr  # noqa: E402
-from inference.engines import open_engine  # noqa: E402
-from inference.gain import logp_alone, logp_given  # noqa: E402
-from inference.instructions import Drawing, write_instructions  # noqa: E402
-from inference.prompts.backtranslate import build_backtranslate_prompt, build_chat_backtranslate_prompt  # noqa: E402
-from inference.prompts.rating import build_rating_prompt  # noqa: E402
-from inference.sampling import Sampling  # noqa: E402
-from inference.self_instruct.novelty import rouge_l, rouge_tokens  # noqa: E402
-
-DATA = (REPO / ".." / "shared" / "data").resolve()
 SEED_FILES = ("oasst_en_100_tree.jsonl", "dolly_subset151_parsed.jsonl", "self_instruct_seed_tasks.jsonl")
 FIGURES = REPO / "warehouse" / "report" / "augmentation_benchmark.json"
 CHOICES = 5  # an output and 4 others

@@ -50,21 +50,19 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from anywhere: the repository's packages come first
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+from harness import ROOT as REPO  # and the repository's packages on the import path, from anywhere
+from harness import SHARED_DATA as DATA
+from harness import LoadMeter, wait_for_quiet
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import xxhash  # noqa: E402
-
-DATA = (REPO / ".." / "shared" / "data").resolve()
 PAGES = DATA / "html" / "mozilla_readability" / "test-pages"
 BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
 MIN_CHARS, MAX_CHARS = 300, 2000
@@ -320,57 +318,11 @@ def fresh_copy(template: Path, scratch: Path, name: str) -> Path:
 # Other processes' CPU use: the machine may be shared
 
 
-def _machine_busy_seconds() -> float:
-    """Busy CPU time of the whole machine, all cores, from /proc/stat."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0
-    idle, iowait = fields[3], fields[4]
-    return (sum(fields) - idle - iowait) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the distilabel subprocess)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-class LoadMeter:
-    """CPU cores that other processes used on average while a measurement ran."""
-
-    def __init__(self) -> None:
-        self.wall = time.perf_counter()
-        self.busy = _machine_busy_seconds()
-        self.own = _own_cpu_seconds()
-
-    def other_load(self) -> float:
-        wall = time.perf_counter() - self.wall
-        other = (_machine_busy_seconds() - self.busy) - (_own_cpu_seconds() - self.own)
-        return max(0.0, other / wall) if wall > 0 else 0.0
-
-
-def wait_for_quiet(max_load: float, max_wait_s: float) -> float:
-    """Wait (up to `max_wait_s`) until other processes use less than `max_load` cores over 2 s."""
-    deadline = time.monotonic() + max_wait_s
-    told = False
-    while True:
-        meter = LoadMeter()
-        time.sleep(2.0)
-        load = meter.other_load()
-        if load < max_load or time.monotonic() >= deadline:
-            return load
-        if not told:
-            print(f"  waiting for a quiet machine (other load {load:.2f} cores) ...", flush=True)
-            told = True
-
-
 def measured(name: str, run, args: argparse.Namespace) -> dict:
     """`run()` on a quiet machine, again (up to `--retries` times) when other processes got in the way."""
     result: dict = {}
     for attempt in range(args.retries + 1):
-        wait_for_quiet(args.quiet_load, args.max_wait)
+        wait_for_quiet(args.quiet_load, args.max_wait, announce=True)
         meter = LoadMeter()
         result = run()
         result["other_load"] = meter.other_load()

@@ -39,21 +39,19 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import polars as pl
+from harness import ROOT as REPO  # and the repository on the import path
+from harness import SHARED_DATA as DATA
 
-import polars as pl  # noqa: E402
+from etl.furniture import furniture_lines
+from etl.seeds.loaders import load_embedded_seeds, load_oasst_ranked, load_seed_file
+from inference.augment import cut_input
+from inference.curation.labelled import LOWER_RANKED, POSITIVE, labelled_pairs
+from inference.curation.metrics import auroc, selection
+from inference.curation.negatives import KINDS
+from inference.curation.rater import make_rater
+from inference.engines import open_engine
 
-from etl.furniture import furniture_lines  # noqa: E402
-from etl.seeds.loaders import load_embedded_seeds, load_oasst_ranked, load_seed_file  # noqa: E402
-from inference.augment import cut_input  # noqa: E402
-from inference.curation.labelled import LOWER_RANKED, POSITIVE, labelled_pairs  # noqa: E402
-from inference.curation.metrics import auroc, selection  # noqa: E402
-from inference.curation.negatives import KINDS  # noqa: E402
-from inference.curation.rater import make_rater  # noqa: E402
-from inference.engines import open_engine  # noqa: E402
-
-DATA = (REPO / ".." / "shared" / "data").resolve()
 SEED_FILES = ("oasst_en_100_tree.jsonl", "dolly_subset151_parsed.jsonl", "self_instruct_seed_tasks.jsonl")
 FIGURES = REPO / "warehouse" / "report" / "curation_benchmark.json"  # the report shows them
 TARGET_AUROC = 0.90

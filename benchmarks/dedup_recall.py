@@ -26,22 +26,17 @@ import argparse
 import json
 import random
 import re
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(0, str(REPO))
+import duckdb
+import polars as pl
+from etl_fidelity import readability_pages
+from harness import timed
+from lxml import html as lxml_html
 
-import duckdb  # noqa: E402
-import polars as pl  # noqa: E402
-from etl_fidelity import readability_pages  # noqa: E402
-from lxml import html as lxml_html  # noqa: E402
-
-from etl.pipeline import run_etl  # noqa: E402
-from etl.settings import Settings, load_settings  # noqa: E402
+from etl.pipeline import run_etl
+from etl.settings import Settings, load_settings
 
 TARGET_NEAR = 0.95
 _WORD = re.compile(r"[A-Za-z]{4,}")
@@ -90,9 +85,9 @@ def measure(settings: Settings, changes: int = 3, seed: int = 0, workers: int = 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
         build_corpus(corpus, changes, seed)
-        started = time.perf_counter()
-        run_etl([corpus], Path(tmp) / "wh", settings, workers=workers, show_progress=False)
-        seconds = time.perf_counter() - started
+        seconds, _ = timed(
+            lambda: run_etl([corpus], Path(tmp) / "wh", settings, workers=workers, show_progress=False)
+        )
         con = duckdb.connect()
         segments = pl.from_arrow(
             con.sql(

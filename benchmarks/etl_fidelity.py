@@ -32,21 +32,18 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import polars as pl
+from harness import ROOT as REPO  # and the repository on the import path
+from harness import SHARED_DATA as DATA
+from lxml import etree
+from lxml import html as lxml_html
 
-import polars as pl  # noqa: E402
-from lxml import etree  # noqa: E402
-from lxml import html as lxml_html  # noqa: E402
+from etl.finalize import filter_reasons
+from etl.records import RawRecord
+from etl.settings import Settings
+from etl.worker import _page, segment_columns
 
-from etl.finalize import filter_reasons  # noqa: E402
-from etl.records import RawRecord  # noqa: E402
-from etl.settings import Settings  # noqa: E402
-from etl.worker import _page, segment_columns  # noqa: E402
-
-DATA = (REPO / ".." / "shared" / "data").resolve()
 READABILITY = DATA / "html" / "mozilla_readability" / "test-pages"
 HOW_TO = REPO / "benchmarks" / "fidelity_pages"
 LENGTH_RULES = ("too_short_chars", "too_long_chars", "too_few_words", "too_many_words")

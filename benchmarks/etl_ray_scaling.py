@@ -24,18 +24,14 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import polars as pl
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from etl_vs_datatrove import load_pages, write_corpus  # noqa: E402
+from etl_vs_datatrove import load_pages, write_corpus
+from harness import ROOT, SHARED_DATA, median, timed
 
 CONFIGS = {
     "local": ["--workers", "2"],
@@ -50,10 +46,12 @@ def run(config: str, inputs: Path, warehouse: Path, log: Path) -> tuple[float, f
     tables written: without Python's and Ray's start-up and Ray's shut-down)."""
     shutil.rmtree(warehouse, ignore_errors=True)
     cmd = [str(ROOT / ".venv" / "bin" / "humpback"), "etl", str(inputs), "--warehouse", str(warehouse)]
-    started = time.perf_counter()
     with open(log, "w") as out:
-        done = subprocess.run([*cmd, *CONFIGS[config], "--no-progress"], stdout=out, stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - started
+        seconds, done = timed(
+            lambda: subprocess.run(
+                [*cmd, *CONFIGS[config], "--no-progress"], stdout=out, stderr=subprocess.STDOUT
+            )
+        )
     if done.returncode != 0:
         raise RuntimeError(f"{config} failed; see {log}")
     reported = re.search(r"ETL finished in ([0-9.]+) s", log.read_text())
@@ -68,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--pages", type=int, default=4000)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
@@ -92,18 +90,18 @@ def main() -> int:
                 first[name] = tables(warehouse)
 
     identical = all(first[name][t].equals(first["local"][t]) for name in CONFIGS for t in TABLES)
-    median = {name: statistics.median(values) for name, values in seconds.items()}
-    median_inside = {name: statistics.median(values) for name, values in inside.items()}
+    medians = {name: median(values) for name, values in seconds.items()}
+    median_inside = {name: median(values) for name, values in inside.items()}
     print(f"\nmedian of {args.repeats} runs, {args.pages} pages (wall; the run's own summary):")
-    for name, value in median.items():
+    for name, value in medians.items():
         print(f"  {name:<6} {value:7.1f} s  {args.pages / value:6.1f} pages/s;  {median_inside[name]:7.1f} s")
     print(
         "without start-up and shut-down: "
         f"ray-2 over ray-1 {median_inside['ray-1'] / median_inside['ray-2']:.2f}x, "
         f"ray-2 / local {median_inside['ray-2'] / median_inside['local']:.2f}x"
     )
-    scaling = median["ray-1"] / median["ray-2"]
-    overhead = median["ray-2"] / median["local"]
+    scaling = medians["ray-1"] / medians["ray-2"]
+    overhead = medians["ray-2"] / medians["local"]
     print(
         f"ray-2 speedup over ray-1: {scaling:.2f}x (target >= 1.7x): {'PASS' if scaling >= 1.7 else 'MISS'}"
     )

@@ -80,8 +80,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = (REPO / ".." / "shared" / "data").resolve()
+from harness import ROOT as REPO
+from harness import SHARED_DATA as DATA
+from harness import machine_busy_seconds, own_cpu_seconds, wait_for_quiet
+
 ETL_VENV = REPO / ".venv"
 BENCH_VENV = REPO / ".venv-bench"
 # datatrove[processing] pins trafilatura<1.12; WarcReader imports cchardet and magic (the "io" extra,
@@ -342,24 +344,6 @@ class Measurement:
         return lines[-1].strip() if lines else ""
 
 
-def _cpu_busy_seconds() -> float:
-    """Busy CPU time of the whole machine, all cores, from /proc/stat (0.0 where there is none)."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_self() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _run_wrapper(argv: list[str]) -> int:
     """`_run RESULT.json LOG -- CMD...`: run CMD; write its wall time, the max RSS and CPU of its tree."""
     import contextlib
@@ -371,12 +355,12 @@ def _run_wrapper(argv: list[str]) -> int:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     with open(log, "wb") as out:
-        busy = _cpu_busy_seconds()
+        busy = machine_busy_seconds()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         rc = proc.wait()
         seconds = time.perf_counter() - started
-        busy = _cpu_busy_seconds() - busy
+        busy = machine_busy_seconds() - busy
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:  # reap the orphans, so that their usage is counted too
         try:
@@ -391,7 +375,7 @@ def _run_wrapper(argv: list[str]) -> int:
         "maxrss_kb": children.ru_maxrss,
         "returncode": rc,
         "machine_busy_s": busy,
-        "tree_cpu_s": children.ru_utime + children.ru_stime + _cpu_self(),
+        "tree_cpu_s": children.ru_utime + children.ru_stime + own_cpu_seconds(children=False),
     }
     Path(result).write_text(json.dumps(data))
     return 0
@@ -440,7 +424,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     """
     result = log.with_suffix(".result.json")
     wrapper = [sys.executable, str(Path(__file__).resolve()), "_run", str(result), str(log), "--", *cmd]
-    own_cpu = _cpu_self()
+    own_cpu = own_cpu_seconds(children=False)
     proc = subprocess.Popen(wrapper, env=env, stdin=subprocess.DEVNULL)
     peak_kb = 0
     can_sample = os.path.isdir("/proc")
@@ -448,7 +432,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
         if can_sample:
             peak_kb = max(peak_kb, sum(_pss_kb(p) for p in _process_tree(proc.pid)))
         time.sleep(0.2)
-    own_cpu = _cpu_self() - own_cpu
+    own_cpu = own_cpu_seconds(children=False) - own_cpu
     if proc.returncode != 0 or not result.exists():
         raise RuntimeError(f"the measuring wrapper failed for {shlex.join(cmd)}")
     data = json.loads(result.read_text())
@@ -461,18 +445,6 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
         log,
         other_load=max(0.0, other / max(data["seconds"], 1e-9)),
     )
-
-
-def wait_for_quiet(max_load: float, max_wait_s: float = 90.0) -> float:
-    """Wait (at most `max_wait_s`) until other processes use under `max_load` cores over 2 s; return the
-    load last seen."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        busy, own = _cpu_busy_seconds(), _cpu_self()
-        time.sleep(2.0)
-        load = max(0.0, (_cpu_busy_seconds() - busy - (_cpu_self() - own)) / 2.0)
-        if load < max_load or time.monotonic() > deadline:
-            return load
 
 
 def code_fingerprint() -> str:

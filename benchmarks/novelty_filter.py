@@ -18,28 +18,18 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
-import time
-from pathlib import Path
 
+from harness import alternate, print_ratio, print_timings, ratio, shared_path
 from rouge_score import rouge_scorer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from common.jsonl import objects  # noqa: E402
-from inference.self_instruct.novelty import THRESHOLD, filter_novel, rouge_l, rouge_tokens  # noqa: E402
-
-SEED_TASKS = ROOT.parent / "shared" / "data" / "seed" / "self_instruct_seed_tasks.jsonl"
+from common.jsonl import objects
+from inference.self_instruct.novelty import THRESHOLD, filter_novel, rouge_l, rouge_tokens
 
 
 def seed_instructions() -> list[str]:
-    if not SEED_TASKS.is_file():
-        sys.exit(
-            f"the Self-Instruct seed tasks are not at {SEED_TASKS} (../shared/data beside the repository)"
-        )
-    return [record["instruction"] for _, record in objects(SEED_TASKS)]
+    path = shared_path("seed", "self_instruct_seed_tasks.jsonl")
+    return [record["instruction"] for _, record in objects(path)]
 
 
 def variants(seeds: list[str], n: int, rng: random.Random) -> tuple[list[str], list[int], list[int]]:
@@ -96,29 +86,23 @@ def main() -> None:
 
     seeds = seed_instructions()
     candidates, parents, edits = variants(seeds, args.candidates, random.Random(args.seed))
-    times: dict[str, list[float]] = {"exhaustive rouge-score": [], "indexed": []}
-    results: dict[str, list[bool]] = {}
-    pairs = 0
-    for _ in range(args.repeats):
-        for name in times:
-            started = time.perf_counter()
-            if name == "indexed":
-                kept = indexed(seeds, candidates)
-            else:
-                kept, pairs = exhaustive(seeds, candidates)
-            times[name].append(time.perf_counter() - started)
-            if name in results and results[name] != kept:
-                sys.exit(f"{name} gave different decisions on a repeat")
-            results[name] = kept
+    pairs = 0  # set by the exhaustive run: the comparisons it made
 
+    def run_exhaustive() -> list[bool]:
+        nonlocal pairs
+        kept, pairs = exhaustive(seeds, candidates)
+        return kept
+
+    times, results = alternate(
+        {"exhaustive rouge-score": run_exhaustive, "indexed": lambda: indexed(seeds, candidates)},
+        args.repeats,
+        same_result=True,
+    )
     fast, slow = results["indexed"], results["exhaustive rouge-score"]
     print(f"pool: {len(seeds)} seed instructions; candidates: {len(candidates):,} edited copies")
     print(f"exhaustive comparisons per run: {pairs:,}")
-    for name, values in times.items():
-        runs = ", ".join(f"{v:.3f}" for v in values)
-        print(f"  {name:24s} median {statistics.median(values):8.3f} s  (runs: {runs})")
-    ratio = statistics.median(times["exhaustive rouge-score"]) / statistics.median(times["indexed"])
-    print(f"speed-up: {ratio:.1f}x (target >= 20x)")
+    print_timings(times)
+    print_ratio("speed-up", ratio(times["exhaustive rouge-score"], times["indexed"]), ">= 20x")
     print(f"kept: indexed {sum(fast):,}, exhaustive {sum(slow):,}; identical kept sets: {fast == slow}")
     # The known near-copies: variants still above the threshold with their own seed, which is in the pool.
     near = [

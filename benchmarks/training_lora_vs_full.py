@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OASST = ROOT.parent / "shared" / "data" / "seed" / "oasst_en_100_tree.jsonl"
+from harness import ROOT, SHARED_DATA, median
+
+OASST = SHARED_DATA / "seed" / "oasst_en_100_tree.jsonl"
 
 
 def one_run(method: str, steps: int) -> dict[str, float]:
@@ -86,9 +86,7 @@ def main() -> None:
                 flush=True,
             )
     medians = {
-        method: {
-            key: statistics.median(r[key] for r in runs) for key in ("tokens_per_second", "peak_rss_mib")
-        }
+        method: {key: median(r[key] for r in runs) for key in ("tokens_per_second", "peak_rss_mib")}
         for method, runs in results.items()
     }
     print(f"\ntiny preset, {args.steps} steps of 4 examples x up to 128 tokens, medians of {args.repeats}:")

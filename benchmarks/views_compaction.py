@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from harness import median
 from views_vs_polars import build_warehouse  # benchmarks/ is the script's folder: on sys.path
 
 from warehouse.compact import compact
@@ -149,9 +149,7 @@ def time_views(roots: list[Path], repeats: int) -> list[Timings]:
             started = time.perf_counter()
             cons.append(connect_views(root))  # the last round's connections run the views
             opening[index].append(time.perf_counter() - started)
-    results: list[Timings] = [
-        {"(open a connection)": (statistics.median(o[warm:]), (0, 0.0))} for o in opening
-    ]
+    results: list[Timings] = [{"(open a connection)": (median(o[warm:]), (0, 0.0))} for o in opening]
     try:
         for name, text in VIEWS:
             seconds: list[list[float]] = [[] for _ in roots]
@@ -162,7 +160,7 @@ def time_views(roots: list[Path], repeats: int) -> list[Timings]:
                     answers[index] = con.sql(text).to_arrow_table()
                     seconds[index].append(time.perf_counter() - started)
             for index, answer in enumerate(answers):
-                results[index][name] = (statistics.median(seconds[index][warm:]), _checksum(answer))
+                results[index][name] = (median(seconds[index][warm:]), _checksum(answer))
     finally:
         for con in cons:
             con.close()

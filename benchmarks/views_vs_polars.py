@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -34,8 +33,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from harness import median
 
-from etl.filters.quality import WORD
+from common.text import WORD
 from etl.seeds.loaders import load_embedded_seeds
 from warehouse.schemas import AUGMENTATIONS, DOCUMENTS, REJECTS, SCORES, SEEDS, SEGMENTS
 from warehouse.views import connect_views
@@ -424,7 +424,7 @@ def _median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, obj
         started = time.perf_counter()
         result = run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+    return median(times), result
 
 
 def _checksum(frame: pl.DataFrame, column: str) -> tuple[int, float]:

@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 import sql
+from common.quality_rules import SIGNAL_COLUMNS
 from etl.dedup.minhash import lsh_params
 from etl.filters.language import language_reason
 from etl.filters.quality import quality_reasons
@@ -40,24 +41,7 @@ ROW_KEYS = {
 }
 _ROWS_PER_FILE = 500_000
 # The staged columns the language and quality rules read.
-SIGNALS = [
-    "segment_id",
-    "lang",
-    "lang_score",
-    "n_chars",
-    "n_words",
-    "n_lines",
-    "header_upper_ratio",
-    "symbol_word_ratio",
-    "bullet_line_ratio",
-    "ellipsis_line_ratio",
-    "alpha_word_ratio",
-    "mean_word_length",
-    "stop_words",
-    "boilerplate_line_ratio",
-    "duplicate_line_ratio",
-    "short_line_word_ratio",
-]
+SIGNALS = ["segment_id", "lang", "lang_score", "n_chars", "n_words", "n_lines", *SIGNAL_COLUMNS]
 
 
 @dataclass

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.quality_rules import SIGNAL_COLUMNS, settings_defaults
+
 # Bump when a code change alters the rows a batch stages (ids, columns, signals): batches staged by
 # older code are then recomputed instead of mixed with new ones.
 STAGING_FORMAT = 3
@@ -53,25 +55,14 @@ class DedupSettings:
     seed: int = 1
 
 
-@dataclass(frozen=True)
-class QualitySettings:
-    min_chars: int = 200
-    max_chars: int = 20_000
-    min_words: int = 30
-    max_words: int = 3_000
-    max_header_upper_ratio: float = 0.6  # Humpback: share of capital letters among the header's letters
-    max_symbol_word_ratio: float = 0.1  # Gopher: ('#' + ellipses) per word
-    max_bullet_line_ratio: float = 0.9  # Gopher: lines starting with a bullet (here: of at most 4 words)
-    max_ellipsis_line_ratio: float = 0.3  # Gopher: lines ending with an ellipsis (two at least)
-    # Gopher (0.8, words with a letter); here a letter or digit, and lower: a segment may hold a code
-    # block, whose brackets and operators are words without either (readability's pages: 0.74 and up)
-    min_alpha_word_ratio: float = 0.7
-    min_mean_word_length: float = 3.0  # Gopher
-    max_mean_word_length: float = 10.0  # Gopher
-    min_stop_words: int = 2  # Gopher: at least this many of the, be, to, of, and, that, have, with
-    max_boilerplate_line_ratio: float = 0.3  # C4-style: navigation labels, cookie and copyright phrases
-    max_duplicate_line_ratio: float = 0.2  # Gopher: characters in lines repeated within the segment
-    max_short_line_word_ratio: float = 0.5  # words in lines of at most 3 words: a link list
+# One field per threshold of the quality rules, with its default: declared with the rules themselves
+# (common/quality_rules.py), so a new rule brings its settings.
+QualitySettings = dataclasses.make_dataclass(
+    "QualitySettings",
+    [(name, type(default), field(default=default)) for name, default in settings_defaults().items()],
+    frozen=True,
+)
+QualitySettings.__module__ = __name__  # pickled by reference to the workers (Python 3.12 has module=)
 
 
 @dataclass(frozen=True)
@@ -100,6 +91,7 @@ class Settings:
             # Shingle and text hashes come from polars' hash, stable only within one polars version.
             "versions": {
                 "format": STAGING_FORMAT,
+                "signals": SIGNAL_COLUMNS,  # a new rule's signal is staged: batches without it are redone
                 "polars": version("polars"),
                 "trafilatura": version("trafilatura"),
             },

@@ -8,7 +8,6 @@ from dataclasses import asdict, replace
 import polars as pl
 import xxhash
 
-import sql
 from common.text import WORD
 from inference.engines.base import Engine
 from inference.instructions import Drawing, write_instructions
@@ -18,8 +17,9 @@ from inference.prompts.backtranslate import (
 )
 from inference.prompts.common import prompt_version
 from inference.prompts.rating import RatingPrompt, build_rating_prompt
-from inference.runner import StageReport, run_batches
+from inference.runner import StageReport
 from inference.sampling import Sampling
+from inference.stage import ModelStage, candidates, holding, run_stage
 from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS
 from warehouse.store import Warehouse
@@ -95,28 +95,19 @@ def augment(
     sampling = sampling or Sampling()
     drawing = drawing or choose_drawing(prompt_format)
     chat = prompt_format == "chat"
-    with warehouse.exclusive():
+    with holding(warehouse):
         con = connect(warehouse)
         seeds = query(con, "SELECT * FROM seeds")
+        con.close()
         prompt = build_chat_backtranslate_prompt() if chat else build_backtranslate_prompt(seeds, n_examples)
         gain_prompt = build_rating_prompt("direct") if drawing.rank and drawing.candidates > 1 else None
         version = drawing_version(prompt.version, drawing, gain_prompt)
         params = {"iteration": iteration, "model": engine.model_id, "prompt_version": version}
-        segments = query(con, sql.load("inference/segments_to_augment"), params)
-        con.close()
+        segments = candidates(warehouse, "inference/segments_to_augment", params)
         if sample is not None:
             segments = segments.head(sample)  # the query orders by segment_id
-        pending = segments.filter(~pl.col("done")).drop("done")
-        report = StageReport(
-            stage="augment",
-            model=engine.model_id,
-            prompt_version=version,
-            already_done=segments.height - pending.height,
-        )
-        if limit is not None:
-            pending = pending.head(limit)
-        params_json = json.dumps(
-            json.loads(sampling.to_json()) | {"drawing": asdict(drawing)}, sort_keys=True
+        few_shot_instructions = frozenset(
+            seeds.filter(pl.col("seed_id").is_in(list(prompt.seed_ids)))["instruction"].str.strip_chars()
         )
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -139,27 +130,26 @@ def augment(
                 segment_id=pl.Series(ids, dtype=pl.String),
                 iteration=pl.lit(iteration, dtype=pl.Int32),
                 backward_model=pl.lit(prompt.kind),
-                model=pl.lit(engine.model_id),
-                model_source=pl.lit(engine.model_source),
-                prompt_version=pl.lit(version),
-                params=pl.lit(params_json),
                 input_truncated=inputs["input_truncated"],
                 instruction_words=pl.col("instruction").str.count_matches(WORD).cast(pl.Int32),
             )
 
-        few_shot_instructions = frozenset(
-            seeds.filter(pl.col("seed_id").is_in(list(prompt.seed_ids)))["instruction"].str.strip_chars()
-        )
-        return run_batches(
-            warehouse=warehouse,
+        stage = ModelStage(
+            name="augment",
             table="augmentations",
             schema=AUGMENTATIONS,
             key="segment_id",
             scope=f"{iteration}|{engine.model_id}|{version}",
-            pending=pending,
-            engine=engine,
+            prompt_version=version,
+            params=json.dumps(json.loads(sampling.to_json()) | {"drawing": asdict(drawing)}, sort_keys=True),
             compute=compute,
+        )
+        return run_stage(
+            warehouse,
+            engine,
+            stage,
+            rows=segments,
+            limit=limit,
             batch_rows=batch_rows,
-            report=report,
             show_progress=show_progress,
         )

@@ -22,8 +22,9 @@ from inference.curation import calibration as calibrations
 from inference.curation.rater import DEFAULT_MODE, make_rater
 from inference.curation.signals import LIKELIHOOD_TOKENS
 from inference.engines.base import Engine
-from inference.runner import StageReport, run_batches
+from inference.runner import StageReport
 from inference.sampling import Sampling
+from inference.stage import ModelStage, holding, run_stage
 from warehouse.connect import connect, query
 from warehouse.schemas import CALIBRATIONS, TASK_SCORES
 from warehouse.schemas import SCORES as SCORES_SCHEMA
@@ -134,7 +135,7 @@ def curate(
     if pairs not in PAIRS:
         raise ValueError(f"unknown pairs {pairs!r}; choose one of {', '.join(PAIRS)}")
     source = PAIRS[pairs]
-    with warehouse.exclusive():
+    with holding(warehouse):
         con = connect(warehouse)
         seeds = query(con, sql.load(source.gold))  # Self-Instruct instances calibrate on the seed tasks
         con.close()
@@ -151,7 +152,6 @@ def curate(
         )
         if rater.calibration is not None:
             record_calibration(warehouse, rater.calibration)
-        con = connect(warehouse)
         params = {
             "iteration": iteration,
             "augment_iteration": iteration if augment_iteration is None else augment_iteration,
@@ -162,14 +162,8 @@ def curate(
         }
         if pairs != "backtranslated":  # instances have no augmentation iteration or model
             params = {k: v for k, v in params.items() if not k.startswith("augment_")}
-        rated = query(con, sql.load(source.query), params)
-        con.close()
-        pending = rated.filter(~pl.col("done")).drop("done")
         report = StageReport(
-            stage=f"curate ({mode})" if pairs == "backtranslated" else f"curate {pairs} ({mode})",
-            model=engine.model_id,
-            prompt_version=rater.version,
-            already_done=rated.height - pending.height,
+            stage=f"curate ({mode})" if pairs == "backtranslated" else f"curate {pairs} ({mode})"
         )
         if rater.calibration is not None:
             report.extra["calibration"] = {"calibration": rater.calibration, "fitted": fitted}
@@ -179,8 +173,6 @@ def curate(
                     "calibration "
                     "is fitted on its own training pairs and may ask too much of new ones (--mode direct)"
                 )
-        if limit is not None:
-            pending = pending.head(limit)
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             ids = chunk[source.key].to_list()
@@ -192,18 +184,26 @@ def curate(
                 iteration=pl.lit(iteration, pl.Int32),
             )
 
-        run_batches(
-            warehouse=warehouse,
+        stage = ModelStage(
+            name=report.stage,
             table=source.table,
             schema=source.schema,
             key=source.key,
             scope=f"{iteration}|{engine.model_id}|{rater.version}|{mode}",
-            pending=pending,
-            engine=engine,
+            prompt_version=rater.version,
+            params=rater.params_json,
             compute=compute,
+            pending=source.query,
+            pending_params=params,
+        )
+        run_stage(
+            warehouse,
+            engine,
+            stage,
+            limit=limit,
             batch_rows=batch_rows,
-            report=report,
             show_progress=show_progress,
+            report=report,
         )
         if pairs == "backtranslated":
             report.extra["curated"] = curated_sizes(warehouse, iteration)

@@ -21,7 +21,8 @@ from inference.curation.calibration import Calibration
 from inference.curation.rater import DEFAULT_MODE, make_rater
 from inference.curation.signals import LIKELIHOOD_TOKENS
 from inference.engines.base import Engine
-from inference.runner import StageReport, run_batches
+from inference.runner import StageReport
+from inference.stage import ModelStage, run_stage
 from warehouse.schemas import PAIR_SCORES
 from warehouse.store import Warehouse, write_parquet_atomic, write_text_atomic
 
@@ -91,33 +92,25 @@ def score_file(
     scope = f"{engine.model_id}|{rater.version}|{mode}"
     store = Warehouse(work_dir(out) / xxhash.xxh3_64_hexdigest(scope.encode()))
     with store.exclusive():
-        done = _committed(store)
-        todo = keyed.filter(
-            (pl.col("status") == "ok") & ~pl.col("pair_key").is_in(done["pair_key"].implode())
-        )
-        stage = StageReport(
-            stage=f"score ({mode})",
-            model=engine.model_id,
-            prompt_version=rater.version,
-            already_done=keyed.filter(pl.col("status") == "ok").height - todo.height,
-        )
+        ok = keyed.filter(pl.col("status") == "ok")
+        rows = ok.with_columns(done=pl.col("pair_key").is_in(_committed(store)["pair_key"].implode()))
 
         def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
             rated = rater.frame(engine, chunk["instruction"].to_list(), chunk["output"])
             return rated.with_columns(pair_key=chunk["pair_key"])
 
-        report.stage = run_batches(
-            warehouse=store,
+        stage = ModelStage(
+            name=f"score ({mode})",
             table=TABLE,
             schema=PAIR_SCORES,
             key="pair_key",
             scope=scope,
-            pending=todo,
-            engine=engine,
+            prompt_version=rater.version,
+            params=rater.params_json,
             compute=compute,
-            batch_rows=batch_rows,
-            report=stage,
-            show_progress=show_progress,
+        )
+        report.stage = run_stage(
+            store, engine, stage, rows=rows, batch_rows=batch_rows, show_progress=show_progress
         )
         scored = _committed(store)
     result = _assemble(keyed, scored)

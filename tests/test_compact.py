@@ -570,3 +570,48 @@ def fake_scores(chunk: pl.DataFrame, computed: list[str]) -> pl.DataFrame:
     )
     missing = [pl.lit(None).alias(f.name) for f in SCORES if f.name not in rows.columns]
     return rows.with_columns(missing)  # the runner adds batch_id and created_at, and casts
+
+
+def test_run_stage_skips_done_rows_stamps_provenance_and_holds_the_warehouse(tmp_path: Path) -> None:
+    """The model-stage template (`inference/stage.py`) over the fake engine: it computes only the rows
+    not done (up to `limit`), stamps every row with the engine's model and the stage's prompt version and
+    parameters, and holds the warehouse while it runs, or runs inside a caller's hold."""
+    from inference.stage import ModelStage, run_stage
+
+    store = Warehouse(tmp_path / "wh")
+    ids = [f"a{i:03d}" for i in range(10)]
+    rows = pl.DataFrame(
+        {
+            "augmentation_id": ids,
+            "segment_id": [f"s{i:03d}" for i in range(10)],
+            "done": [i < 3 for i in range(10)],
+        }
+    )
+    seen_busy: list[bool] = []
+
+    def compute(engine, chunk: pl.DataFrame) -> pl.DataFrame:
+        try:  # another run on the same warehouse is refused while the stage runs
+            with Warehouse(store.root).exclusive():
+                seen_busy.append(False)
+        except WarehouseBusy:
+            seen_busy.append(True)
+        return fake_scores(chunk, []).drop("model", "model_source", "prompt_version", "params")
+
+    class Engine(FakeEngine):
+        model_source = "the engine's file"
+
+    stage = ModelStage(
+        "curate (direct)", "scores", SCORES, "augmentation_id", "0|m|p2|direct", "p2", '{"k": 1}', compute
+    )
+    report = run_stage(store, Engine(), stage, rows=rows, limit=5, batch_rows=2, show_progress=False)
+    assert (report.already_done, report.computed, report.batches) == (3, 5, 3)
+    assert seen_busy == [True, True, True]
+    written = pl.read_parquet(store.table_glob("scores"))
+    assert sorted(written["augmentation_id"]) == ids[3:8]
+    assert written.select("model", "model_source", "prompt_version", "params").unique().rows() == [
+        ("m", "the engine's file", "p2", '{"k": 1}')
+    ]
+    with store.exclusive():  # inside a command that holds the warehouse already: no second lock
+        rows = rows.with_columns(done=pl.col("augmentation_id") < "a008")
+        again = run_stage(store, Engine(), stage, rows=rows, batch_rows=2, show_progress=False)
+    assert (again.already_done, again.computed) == (8, 2)

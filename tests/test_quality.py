@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -117,3 +118,31 @@ def test_the_fidelity_benchmark_meets_its_floors(shared) -> None:
     assert figures.how_to_kept == figures.how_to_pages == 4
     assert figures.fragments_with_text == figures.fragments > 30
     assert figures.furniture_dropped >= 0.85
+
+
+def test_each_rule_is_declared_once_and_the_schema_settings_signals_and_reasons_derive_from_it() -> None:
+    from common.quality_rules import RULES
+    from etl.finalize import SIGNALS
+    from etl.settings import Settings
+    from warehouse.schemas import SEGMENTS, STAGED_SEGMENTS
+
+    defaults = Settings().quality
+    reasons = [rule.reason for rule in RULES]
+    assert len(set(reasons)) == len(reasons) == len(quality_reasons(defaults))
+    for rule in RULES:
+        for name, default in rule.settings.items():
+            assert getattr(defaults, name) == default, name
+        if rule.column is not None:
+            assert rule.column in SIGNALS
+            for schema in (SEGMENTS, STAGED_SEGMENTS):
+                assert schema.field(rule.column).type == rule.dtype
+    # a good segment passes every rule; each rule, its thresholds pushed past any segment, fails it
+    def fired(text: str, settings: QualitySettings) -> list[str]:
+        frame = quality_metrics(pl.DataFrame({"header": ["A header"], "text": [text], "lang": ["en"]}))
+        return frame.select(pl.concat_list(quality_reasons(settings)).list.drop_nulls()).item().to_list()
+
+    assert fired(GOOD, defaults) == []
+    for rule in RULES:
+        extreme = {name: (10**9 if name.startswith("min_") else -1) for name in rule.settings}
+        text = GOOD + "\nRead on...\nAnd on..."  # ellipsis_lines needs two such lines at least
+        assert rule.reason in fired(text, dataclasses.replace(defaults, **extreme))

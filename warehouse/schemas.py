@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from common.quality_rules import signal_fields
+
 DOCUMENTS = pa.schema(
     [
         pa.field("doc_id", pa.string(), nullable=False),  # XXH3-128 of url + raw payload bytes
@@ -45,16 +47,7 @@ _SEGMENT_CORE = [
     pa.field("n_lines", pa.int32()),
     pa.field("lang", pa.string()),  # fastText lid.176 language code
     pa.field("lang_score", pa.float32()),  # its probability
-    pa.field("header_upper_ratio", pa.float32()),  # capitals among the header's letters (null: no letters)
-    pa.field("symbol_word_ratio", pa.float32()),
-    pa.field("bullet_line_ratio", pa.float32()),
-    pa.field("ellipsis_line_ratio", pa.float32()),
-    pa.field("alpha_word_ratio", pa.float32()),
-    pa.field("mean_word_length", pa.float32()),
-    pa.field("stop_words", pa.int32()),
-    pa.field("boilerplate_line_ratio", pa.float32()),
-    pa.field("duplicate_line_ratio", pa.float32()),  # characters in repeated lines, of all lines' characters
-    pa.field("short_line_word_ratio", pa.float32()),  # words in lines of at most 3 words
+    *signal_fields(),  # the quality rules' signals (common/quality_rules.py)
     pa.field("text_hash", pa.uint64()),  # hash of the normalised text, for exact duplicates
 ]
 

@@ -14,8 +14,10 @@ from functools import cache
 
 import numpy as np
 import polars as pl
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
+from datasketch import MinHash, MinHashLSH
+
+# private, with no public equivalent: pinned by constraints.txt, and test_dedup.py checks our
+# signatures against MinHash's own
 from datasketch.minhash import _fmix
 
 from etl.settings import DedupSettings
@@ -26,8 +28,9 @@ _SHINGLE_SEED = 42
 
 @cache
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) minimising false positives + negatives at `threshold`, as datasketch's MinHashLSH."""
-    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+    """(bands, rows) minimising false positives + negatives at `threshold`: datasketch's MinHashLSH's own."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
 
 
 @cache

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import llama_cpp
 import numpy as np
-from llama_cpp._internals import LlamaContext, LlamaModel
 
 from inference.engines.base import (
     Choice,
@@ -37,6 +36,7 @@ from inference.engines.base import (
     common_prefix,
     cut_at_stop,
 )
+from inference.engines.llama_handles import LlamaHandles
 from inference.models import file_sha256
 from inference.sampling import Sampling, sample_token
 
@@ -102,20 +102,18 @@ class LocalEngine(InProcessBatches):
         self.model_id = file_sha256(self.path)
         self.parallel = max(1, parallel)
         threads = n_threads or len(os.sched_getaffinity(0))
-        self._model = LlamaModel(
-            path_model=str(self.path), params=llama_cpp.llama_model_default_params(), verbose=False
-        )
+        self._llama = LlamaHandles(self.path)
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = min(n_ctx, self._model.n_ctx_train())
+        params.n_ctx = min(n_ctx, self._llama.n_ctx_train())
         params.n_batch = params.n_ctx
         params.n_ubatch = self._n_ubatch = 512
         params.n_seq_max = self.parallel + 1
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = True  # one cache for all rows, so copying the prefix to a row is free
         params.swa_full = True  # sliding-window layers keep the whole prefix, which every row reuses
-        self._ctx = LlamaContext(model=self._model, params=params, verbose=False)
-        self.n_ctx = self._ctx.n_ctx()
-        self._n_vocab = self._model.n_vocab()
+        self._llama.open_context(params)
+        self.n_ctx = self._llama.n_ctx()
+        self._n_vocab = self._llama.n_vocab()
         self._batch = llama_cpp.llama_batch_init(self.n_ctx, 0, 1)
         self._prefix_text: str | None = None
         self._prefix_tokens: list[int] = []
@@ -123,13 +121,13 @@ class LocalEngine(InProcessBatches):
 
     # Tokens -------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
-        return self._model.tokenize(text.encode("utf-8"), add_bos, False)
+        return self._llama.tokenize(text.encode("utf-8"), add_bos, False)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._model.detokenize(list(tokens)).decode("utf-8", errors="replace")
+        return self._llama.detokenize(list(tokens)).decode("utf-8", errors="replace")
 
     def _is_end(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
+        return self._llama.is_end(token)
 
     # Batches ------------------------------------------------------------------------------------
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
@@ -143,20 +141,20 @@ class LocalEngine(InProcessBatches):
             batch.seq_id[i][0] = seq
             batch.logits[i] = logits
         started = time.perf_counter()
-        status = llama_cpp.llama_decode(self._ctx.ctx, batch)
+        status = llama_cpp.llama_decode(self._llama.ctx, batch)
         self.decode_seconds += time.perf_counter() - started
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status} ({len(entries)} tokens)")
 
     def _logits(self, index: int) -> np.ndarray:
-        pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+        pointer = llama_cpp.llama_get_logits_ith(self._llama.ctx, index)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
     def _set_prefix(self, prefix: str) -> None:
         """Decode the fixed prefix into sequence 0, unless it is already there."""
         if prefix == self._prefix_text:
             return
-        llama_cpp.llama_memory_clear(self._ctx.memory, True)
+        llama_cpp.llama_memory_clear(self._llama.memory, True)
         self._prefix_text = None
         tokens = self.tokenize(prefix, add_bos=True)
         if len(tokens) >= self.n_ctx // 2:
@@ -172,7 +170,7 @@ class LocalEngine(InProcessBatches):
         return self.n_ctx - len(self._prefix_tokens)
 
     def _start_row(self, seq: int, row: _Row, entries: list[tuple[int, int, int, bool]]) -> None:
-        llama_cpp.llama_memory_seq_cp(self._ctx.memory, _PREFIX_SEQ, seq, -1, -1)
+        llama_cpp.llama_memory_seq_cp(self._llama.memory, _PREFIX_SEQ, seq, -1, -1)
         start = len(self._prefix_tokens)
         last = len(row.tokens) - 1
         row.logits_at = len(entries) + last
@@ -180,7 +178,7 @@ class LocalEngine(InProcessBatches):
         row.position = start + len(row.tokens)
 
     def _free(self, seq: int) -> None:
-        llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, -1, -1)
+        llama_cpp.llama_memory_seq_rm(self._llama.memory, seq, -1, -1)
 
     def _check_fits(self, n_tokens: int) -> None:
         if n_tokens > self._budget:
@@ -262,7 +260,7 @@ class LocalEngine(InProcessBatches):
                         break
                     item = queue.popleft()
                     seq = free.pop()
-                    llama_cpp.llama_memory_seq_cp(self._ctx.memory, _PREFIX_SEQ, seq, -1, -1)
+                    llama_cpp.llama_memory_seq_cp(self._llama.memory, _PREFIX_SEQ, seq, -1, -1)
                     partial = (seq, item, 0)
                 seq, (row, wanted, _, candidate_tokens), done = partial
                 take = min(self._n_ubatch - len(entries), len(row.tokens) - done)
@@ -311,12 +309,12 @@ class LocalEngine(InProcessBatches):
         """The logits of the given batch entries as one (n, vocabulary) array, without copying when
         llama.cpp holds them contiguously in batch order (it does for a single sequence of outputs)."""
         addresses = [
-            ctypes.cast(llama_cpp.llama_get_logits_ith(self._ctx.ctx, i), ctypes.c_void_p).value
+            ctypes.cast(llama_cpp.llama_get_logits_ith(self._llama.ctx, i), ctypes.c_void_p).value
             for i in batch_indices
         ]
         row_bytes = self._n_vocab * 4
         if all(b - a == row_bytes for a, b in itertools.pairwise(addresses)):
-            pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, batch_indices[0])
+            pointer = llama_cpp.llama_get_logits_ith(self._llama.ctx, batch_indices[0])
             return np.ctypeslib.as_array(pointer, shape=(len(batch_indices), self._n_vocab))
         return np.stack([self._logits(i) for i in batch_indices])
 
@@ -375,7 +373,7 @@ class LocalEngine(InProcessBatches):
             if group.done == len(group.draws):
                 reserved -= group.cells
             if seq == group.holder and group.started < len(group.draws):
-                llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq, group.end, -1)  # keep the prompt
+                llama_cpp.llama_memory_seq_rm(self._llama.memory, seq, group.end, -1)  # keep the prompt
                 holders.add(seq)
             else:
                 self._free(seq)
@@ -401,7 +399,7 @@ class LocalEngine(InProcessBatches):
             while waiting and free:  # the next sample of a read row, from its prompt's cells
                 group = waiting[0]
                 row, seq = group.draws[group.started], free.pop(0)
-                llama_cpp.llama_memory_seq_cp(self._ctx.memory, group.holder, seq, -1, group.end)
+                llama_cpp.llama_memory_seq_cp(self._llama.memory, group.holder, seq, -1, group.end)
                 group.started += 1
                 if group.started == len(group.draws):
                     waiting.popleft()
@@ -455,7 +453,7 @@ class LocalEngine(InProcessBatches):
         tokens = [t % 1000 + 1000 for t in range(depth + n_tokens)]
         rates = []
         for _ in range(repeats):
-            llama_cpp.llama_memory_clear(self._ctx.memory, True)
+            llama_cpp.llama_memory_clear(self._llama.memory, True)
             for start in range(0, depth, 512):
                 chunk = tokens[start : min(start + 512, depth)]
                 self._decode([(t, start + i, 0, False) for i, t in enumerate(chunk)])
@@ -465,12 +463,11 @@ class LocalEngine(InProcessBatches):
                 last = start + len(chunk) == depth + n_tokens
                 self._decode([(t, start + i, 0, last and i == len(chunk) - 1) for i, t in enumerate(chunk)])
             rates.append(n_tokens / (time.perf_counter() - started))
-        llama_cpp.llama_memory_clear(self._ctx.memory, True)
+        llama_cpp.llama_memory_clear(self._llama.memory, True)
         return float(np.median(rates))
 
     def close(self) -> None:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
-        self._ctx.close()
-        self._model.close()
+        self._llama.close()

@@ -21,15 +21,14 @@ from pathlib import Path
 import polars as pl
 import xxhash
 
-import sql
 from common.jsonl import objects
 from inference.engines.base import Engine
 from inference.eval.prompts import PromptSet, prompt_id_expr
 from inference.prompts.chat import FORMAT, INSTRUCTION_HEAD, RESPONSE_HEAD, SYSTEM_PROMPTS, system_head
 from inference.prompts.common import prompt_version
-from inference.runner import StageReport, run_batches
+from inference.runner import StageReport
 from inference.sampling import Sampling, row_seed
-from warehouse.connect import connect, query
+from inference.stage import ModelStage, candidates, holding, run_stage
 from warehouse.schemas import EVAL_ANSWERS
 from warehouse.store import Warehouse
 
@@ -90,25 +89,6 @@ def generate_answers(
     prompt = AnswerPrompt.build(system)
     sampling = sampling or default_sampling()
     answer_set = model_answer_set(engine.model_id, prompt, sampling)
-    con = connect(warehouse)
-    try:
-        pending = query(
-            con,
-            sql.load("eval/answers_to_generate"),
-            {"prompt_set": prompts.prompt_set, "answer_set": answer_set},
-        )
-    finally:
-        con.close()
-    report = StageReport(
-        stage=f"answers ({Path(label).name})",
-        model=engine.model_id,
-        prompt_version=prompt.version,
-        already_done=prompts.prompts.height - pending.height,
-    )
-    pending = pending.with_columns(
-        answer_id=pl.col("prompt_id").map_elements(lambda p: answer_id(p, answer_set), return_dtype=pl.String)
-    )
-    params = sampling.to_json()
 
     def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
         seeds = [row_seed(sampling.seed, p) for p in chunk["prompt_id"]]
@@ -129,10 +109,6 @@ def generate_answers(
                 "origin": "model",
                 "system": prompt.system,
                 "sampling_seed": seeds,
-                "model": engine.model_id,
-                "model_source": engine.model_source,
-                "prompt_version": prompt.version,
-                "params": params,
                 "prompt_tokens": [o.prompt_tokens for o in outputs],
                 "uncached_tokens": [o.uncached_tokens for o in outputs],
                 "completion_tokens": [o.completion_tokens for o in outputs],
@@ -141,19 +117,26 @@ def generate_answers(
             schema_overrides={"system": pl.String},
         )
 
-    run_batches(
-        warehouse=warehouse,
+    stage = ModelStage(
+        name=f"answers ({Path(label).name})",
         table="eval_answers",
         schema=EVAL_ANSWERS,
         key="answer_id",
         scope=answer_set,
-        pending=pending,
-        engine=engine,
+        prompt_version=prompt.version,
+        params=sampling.to_json(),
         compute=compute,
-        batch_rows=batch_rows,
-        report=report,
-        show_progress=show_progress,
     )
+    with holding(warehouse):  # from the pending query to the last batch
+        params = {"prompt_set": prompts.prompt_set, "answer_set": answer_set}
+        prompts_done = candidates(warehouse, "eval/answers_to_generate", params).with_columns(
+            answer_id=pl.col("prompt_id").map_elements(
+                lambda p: answer_id(p, answer_set), return_dtype=pl.String
+            )
+        )
+        report = run_stage(
+            warehouse, engine, stage, rows=prompts_done, batch_rows=batch_rows, show_progress=show_progress
+        )
     return answer_set, report
 
 

@@ -13,12 +13,11 @@ import json
 import polars as pl
 import xxhash
 
-import sql
 from inference.augment import cut_input
 from inference.engines.base import Engine
 from inference.prompts.judge import CANDIDATES, CONTENT_FREE, JudgePrompt, calibrate
-from inference.runner import StageReport, run_batches
-from warehouse.connect import connect, query
+from inference.runner import StageReport
+from inference.stage import ModelStage, candidates, holding, run_stage
 from warehouse.schemas import EVAL_JUDGMENTS
 from warehouse.store import Warehouse
 
@@ -60,11 +59,10 @@ def judge_pairs(
     show_progress: bool = True,
 ) -> StageReport:
     """Judge, in both orders, every pair of the two answer sets over the prompt set not judged yet."""
-    con = connect(warehouse)
-    try:
-        pairs = query(
-            con,
-            sql.load("eval/pairs_to_judge"),
+    with holding(warehouse):  # from the pending query to the last batch
+        pairs = candidates(
+            warehouse,
+            "eval/pairs_to_judge",
             {
                 "prompt_set": prompt_set,
                 "answers_a": answers_a,
@@ -73,79 +71,72 @@ def judge_pairs(
                 "prompt_version": prompt.version,
             },
         )
-    finally:
-        con.close()
-    pending = pairs.filter(~pl.col("done")).drop("done")
-    report = StageReport(
-        stage="judge",
-        model=engine.model_id,
-        prompt_version=prompt.version,
-        already_done=pairs.height - pending.height,
-    )
-    if pending.is_empty():
-        return report
-    prior = position_prior(engine, prompt)
-    report.extra["position_prior"] = prior
-    params = json.dumps(
-        {
-            "candidates": list(CANDIDATES),
-            "max_answer_chars": MAX_ANSWER_CHARS,
-            "content_free": list(CONTENT_FREE),
-        },
-        sort_keys=True,
-    )
-    pending = pending.with_columns(
-        judgment_id=pl.struct("first_answer_id", "second_answer_id").map_elements(
-            lambda r: judgment_id(
-                r["first_answer_id"], r["second_answer_id"], engine.model_id, prompt.version
-            ),
-            return_dtype=pl.String,
-        )
-    )
-
-    def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
-        first = cut_input(chunk["first_text"].fill_null(""), MAX_ANSWER_CHARS)
-        second = cut_input(chunk["second_text"].fill_null(""), MAX_ANSWER_CHARS)
-        texts = zip(chunk["instruction"], first["text"], second["text"], strict=True)
-        choices = engine.choose(prompt.prefix, [prompt.suffix(q, a, b) for q, a, b in texts], CANDIDATES)
-        p_first = [c.probs[0] if c.probs is not None else None for c in choices]
-        calibrated = [None if p is None else calibrate(p, prior) for p in p_first]
-        frame = pl.DataFrame(
+        if pairs.filter(~pl.col("done")).is_empty():  # the prior costs a few decodes: not for nothing
+            return StageReport("judge", engine.model_id, prompt.version, already_done=pairs.height)
+        prior = position_prior(engine, prompt)
+        report = StageReport(stage="judge", extra={"position_prior": prior})
+        params = json.dumps(
             {
-                "judgment_id": chunk["judgment_id"],
-                "prompt_id": chunk["prompt_id"],
-                "first_answer_id": chunk["first_answer_id"],
-                "second_answer_id": chunk["second_answer_id"],
-                "p_first": p_first,
-                "position_prior": prior,
-                "p_first_calibrated": calibrated,
-                "model": engine.model_id,
-                "model_source": engine.model_source,
-                "prompt_version": prompt.version,
-                "params": params,
-                "prompt_tokens": [c.prompt_tokens for c in choices],
-                "uncached_tokens": [c.uncached_tokens for c in choices],
-                "completion_tokens": 0,
-                "input_truncated": first["input_truncated"] | second["input_truncated"],
+                "candidates": list(CANDIDATES),
+                "max_answer_chars": MAX_ANSWER_CHARS,
+                "content_free": list(CONTENT_FREE),
             },
-            schema_overrides={"p_first": pl.Float64, "p_first_calibrated": pl.Float64},
+            sort_keys=True,
         )
-        scored = pl.col("p_first_calibrated").is_not_null()
-        return frame.with_columns(
-            verdict=verdict_expr(pl.col("p_first_calibrated")),
-            status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("unscored")),
+        pairs = pairs.with_columns(
+            judgment_id=pl.struct("first_answer_id", "second_answer_id").map_elements(
+                lambda r: judgment_id(
+                    r["first_answer_id"], r["second_answer_id"], engine.model_id, prompt.version
+                ),
+                return_dtype=pl.String,
+            )
         )
 
-    return run_batches(
-        warehouse=warehouse,
-        table="eval_judgments",
-        schema=EVAL_JUDGMENTS,
-        key="judgment_id",
-        scope=f"{engine.model_id}|{prompt.version}",
-        pending=pending,
-        engine=engine,
-        compute=compute,
-        batch_rows=batch_rows,
-        report=report,
-        show_progress=show_progress,
-    )
+        def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
+            first = cut_input(chunk["first_text"].fill_null(""), MAX_ANSWER_CHARS)
+            second = cut_input(chunk["second_text"].fill_null(""), MAX_ANSWER_CHARS)
+            texts = zip(chunk["instruction"], first["text"], second["text"], strict=True)
+            choices = engine.choose(prompt.prefix, [prompt.suffix(q, a, b) for q, a, b in texts], CANDIDATES)
+            p_first = [c.probs[0] if c.probs is not None else None for c in choices]
+            calibrated = [None if p is None else calibrate(p, prior) for p in p_first]
+            frame = pl.DataFrame(
+                {
+                    "judgment_id": chunk["judgment_id"],
+                    "prompt_id": chunk["prompt_id"],
+                    "first_answer_id": chunk["first_answer_id"],
+                    "second_answer_id": chunk["second_answer_id"],
+                    "p_first": p_first,
+                    "position_prior": prior,
+                    "p_first_calibrated": calibrated,
+                    "prompt_tokens": [c.prompt_tokens for c in choices],
+                    "uncached_tokens": [c.uncached_tokens for c in choices],
+                    "completion_tokens": 0,
+                    "input_truncated": first["input_truncated"] | second["input_truncated"],
+                },
+                schema_overrides={"p_first": pl.Float64, "p_first_calibrated": pl.Float64},
+            )
+            scored = pl.col("p_first_calibrated").is_not_null()
+            return frame.with_columns(
+                verdict=verdict_expr(pl.col("p_first_calibrated")),
+                status=pl.when(scored).then(pl.lit("ok")).otherwise(pl.lit("unscored")),
+            )
+
+        stage = ModelStage(
+            name="judge",
+            table="eval_judgments",
+            schema=EVAL_JUDGMENTS,
+            key="judgment_id",
+            scope=f"{engine.model_id}|{prompt.version}",
+            prompt_version=prompt.version,
+            params=params,
+            compute=compute,
+        )
+        return run_stage(
+            warehouse,
+            engine,
+            stage,
+            rows=pairs,
+            batch_rows=batch_rows,
+            show_progress=show_progress,
+            report=report,
+        )

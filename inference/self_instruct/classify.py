@@ -7,7 +7,6 @@ import json
 
 import polars as pl
 
-import sql
 from inference.engines.base import Engine
 from inference.prompts.self_instruct import (
     CLASSIFICATION_CANDIDATES,
@@ -15,8 +14,8 @@ from inference.prompts.self_instruct import (
     CLASSIFICATION_VERSION,
     classification_suffix,
 )
-from inference.runner import StageReport, run_batches
-from warehouse.connect import connect, query
+from inference.runner import StageReport
+from inference.stage import ModelStage, run_stage
 from warehouse.schemas import TASK_CLASSES
 from warehouse.store import Warehouse
 
@@ -24,21 +23,7 @@ from warehouse.store import Warehouse
 def classify_tasks(
     warehouse: Warehouse, engine: Engine, *, batch_rows: int = 32, show_progress: bool = True
 ) -> StageReport:
-    """Decide classification for every pending task; the caller holds the warehouse."""
-    con = connect(warehouse)
-    params = {"model": engine.model_id, "prompt_version": CLASSIFICATION_VERSION}
-    tasks = query(con, sql.load("self_instruct/tasks_to_classify"), params)
-    con.close()
-    pending = tasks.filter(~pl.col("done")).drop("done")
-    report = StageReport(
-        stage="self-instruct: classify",
-        model=engine.model_id,
-        prompt_version=CLASSIFICATION_VERSION,
-        already_done=tasks.height - pending.height,
-    )
-    params_json = json.dumps(
-        {"candidates": list(CLASSIFICATION_CANDIDATES), "threshold": 0.5}, sort_keys=True
-    )
+    """Decide classification for every pending task."""
 
     def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
         suffixes = [classification_suffix(t) for t in chunk["instruction"]]
@@ -48,26 +33,22 @@ def classify_tasks(
             p_yes=p_yes,
             is_classification=p_yes > 0.5,
             status=pl.when(p_yes.is_null()).then(pl.lit("unscored")).otherwise(pl.lit("ok")),
-            model=pl.lit(engine.model_id),
-            model_source=pl.lit(engine.model_source),
-            prompt_version=pl.lit(CLASSIFICATION_VERSION),
-            params=pl.lit(params_json),
             prompt_tokens=pl.Series([c.prompt_tokens for c in choices], dtype=pl.Int32),
             uncached_tokens=pl.Series([c.uncached_tokens for c in choices], dtype=pl.Int32),
             completion_tokens=pl.lit(0, pl.Int32),
             input_truncated=pl.lit(False),
         )
 
-    return run_batches(
-        warehouse=warehouse,
+    stage = ModelStage(
+        name="self-instruct: classify",
         table="task_classes",
         schema=TASK_CLASSES,
         key="task_id",
         scope=f"{engine.model_id}|{CLASSIFICATION_VERSION}",
-        pending=pending,
-        engine=engine,
+        prompt_version=CLASSIFICATION_VERSION,
+        params=json.dumps({"candidates": list(CLASSIFICATION_CANDIDATES), "threshold": 0.5}, sort_keys=True),
         compute=compute,
-        batch_rows=batch_rows,
-        report=report,
-        show_progress=show_progress,
+        pending="self_instruct/tasks_to_classify",
+        pending_params={"model": engine.model_id, "prompt_version": CLASSIFICATION_VERSION},
     )
+    return run_stage(warehouse, engine, stage, batch_rows=batch_rows, show_progress=show_progress)

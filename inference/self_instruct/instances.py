@@ -13,7 +13,6 @@ from __future__ import annotations
 import polars as pl
 import xxhash
 
-import sql
 from inference.engines.base import Engine
 from inference.prompts.self_instruct import (
     INSTANCE_STOP,
@@ -22,9 +21,9 @@ from inference.prompts.self_instruct import (
     instance_suffix,
     parse_instance,
 )
-from inference.runner import StageReport, run_batches
+from inference.runner import StageReport
 from inference.sampling import Sampling, row_seed
-from warehouse.connect import connect, query
+from inference.stage import ModelStage, run_stage
 from warehouse.schemas import TASK_INSTANCES
 from warehouse.store import Warehouse
 
@@ -71,21 +70,8 @@ def generate_instances(
     batch_rows: int = 16,
     show_progress: bool = True,
 ) -> StageReport:
-    """Write instances for every generated task this model classified and has not instantiated; the
-    caller holds the warehouse."""
+    """Write instances for every generated task this model classified and has not instantiated."""
     sampling = sampling or default_instance_sampling()
-    con = connect(warehouse)
-    params = {"model": engine.model_id, "prompt_version": INSTANCES_VERSION}
-    tasks = query(con, sql.load("self_instruct/tasks_to_instantiate"), params)
-    con.close()
-    pending = tasks.filter(~pl.col("done")).drop("done")
-    report = StageReport(
-        stage="self-instruct: instances",
-        model=engine.model_id,
-        prompt_version=INSTANCES_VERSION,
-        already_done=tasks.height - pending.height,
-    )
-    params_json = sampling.to_json()
 
     def compute(engine: Engine, chunk: pl.DataFrame) -> pl.DataFrame:
         rows = chunk.join(
@@ -126,23 +112,19 @@ def generate_instances(
                 lambda r: instance_id(r["task_id"], r["sample"], engine.model_id, INSTANCES_VERSION),
                 return_dtype=pl.String,
             ),
-            model=pl.lit(engine.model_id),
-            model_source=pl.lit(engine.model_source),
-            prompt_version=pl.lit(INSTANCES_VERSION),
-            params=pl.lit(params_json),
             input_truncated=pl.lit(False),
         )
 
-    return run_batches(
-        warehouse=warehouse,
+    stage = ModelStage(
+        name="self-instruct: instances",
         table="task_instances",
         schema=TASK_INSTANCES,
         key="task_id",
         scope=f"{engine.model_id}|{INSTANCES_VERSION}|{samples}",
-        pending=pending,
-        engine=engine,
+        prompt_version=INSTANCES_VERSION,
+        params=sampling.to_json(),
         compute=compute,
-        batch_rows=batch_rows,
-        report=report,
-        show_progress=show_progress,
+        pending="self_instruct/tasks_to_instantiate",
+        pending_params={"model": engine.model_id, "prompt_version": INSTANCES_VERSION},
     )
+    return run_stage(warehouse, engine, stage, batch_rows=batch_rows, show_progress=show_progress)
