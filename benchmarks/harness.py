@@ -1,5 +1,5 @@
 """What every benchmark shares: the repository on the import path, the shared data folder, timing the
-competing approaches in alternation, medians, and the printed table and ratios.
+competing approaches in alternation, medians and ratios, and the wait for a quiet machine.
 
 A benchmark script runs as `python benchmarks/<name>.py`, so this folder is on its import path:
 `from harness import ...`.
@@ -76,16 +76,6 @@ def ratio(numerator: list[float] | float, denominator: list[float] | float) -> f
 
 def print_ratio(label: str, value: float, target: str = "") -> None:
     print(f"{label}: {value:.2f}x" + (f" (target {target})" if target else ""))
-
-
-def print_table(rows: list[dict[str, object]], columns: list[str] | None = None) -> None:
-    """A Markdown table, as the README quotes them."""
-    columns = columns or (list(rows[0]) if rows else [])
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        cells = [row.get(c, "") for c in columns]
-        print("| " + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in cells) + " |")
 
 
 # Other processes' CPU use: the machine may be shared, and a disturbed run is retried -----------------

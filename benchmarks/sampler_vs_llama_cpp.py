@@ -17,7 +17,7 @@ import ctypes
 
 import llama_cpp
 import numpy as np
-from harness import alternate, median, print_ratio, print_timings
+from harness import alternate, median, print_ratio, print_timings, ratio
 
 from etl.seeds.loaders import load_embedded_seeds
 from inference.models import embedded_model_path
@@ -124,7 +124,7 @@ def main() -> None:
     print_timings(timings, unit="ms", scale=1000)
     print_ratio(
         "llama.cpp chain / numpy (time per draw)",
-        median(timings["llama.cpp chain"]) / median(timings["numpy sample_token"]),
+        ratio(timings["llama.cpp chain"], timings["numpy sample_token"]),
         "<= 1.0 to replace the NumPy sampler",
     )
 

@@ -34,14 +34,10 @@ class JsonlError(ValueError):
     """A bad line in a file that must be whole; the message starts with `file:line:`."""
 
 
-def is_gzipped(path: Path | Traversable) -> bool:
-    return path.name.lower().endswith(".gz")
-
-
 def read_lines(path: Path | Traversable) -> Iterator[Line]:
     """Every non-blank line of the file, parsed, with its status (see the module's docstring)."""
     with path.open("rb") as raw:
-        handle = gzip.GzipFile(fileobj=raw) if is_gzipped(path) else raw
+        handle = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -57,9 +53,9 @@ def read_lines(path: Path | Traversable) -> Iterator[Line]:
             yield Line(number, record, OK, "", position)
 
 
-def objects(path: Path | Traversable, source: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def objects(path: Path | Traversable) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) of every non-blank line; raises JsonlError at the first bad one."""
     for line in read_lines(path):
         if line.status != OK:
-            raise JsonlError(f"{source or path}:{line.number}: {line.error}")
+            raise JsonlError(f"{path}:{line.number}: {line.error}")
         yield line.number, line.record
