@@ -28,6 +28,14 @@ BACKWARD ?= trained
 BACKWARD_PRESET ?= cpu
 TRAIN_BACKWARD = $(if $(MODEL)$(SERVER),,$(filter trained,$(BACKWARD)))
 PORT ?= 8080
+# make serve: SERVER_IMPL llama-server (upstream, built once from the llama-cpp-python sdist's llama.cpp)
+# or python (llama_cpp.server); PARALLEL slots, THREADS, HOST (loopback unless ALLOW_REMOTE=1).
+SERVER_IMPL ?= llama-server
+PARALLEL ?= 4
+THREADS ?=
+HOST ?= 127.0.0.1
+ALLOW_REMOTE ?=
+LLAMA_SERVER := $(BIN)/llama-server
 # Self-Instruct: TASKS seed-task JSONL files (none: the embedded seed set), TARGET generated tasks.
 TASKS ?=
 TARGET ?= 8
@@ -51,7 +59,8 @@ else
 LLAMA_CMAKE_ARGS ?=
 endif
 
-.PHONY: install install-training etl seeds backward augment curate self-instruct iterate report serve sql export eval compact \
+.PHONY: install install-training etl seeds backward augment curate self-instruct iterate report serve llama-server sql \
+	export eval compact \
 	test lint \
 	bench bench-training clean
 
@@ -114,10 +123,16 @@ report: $(STAMP)
 	$(BIN)/humpback report --warehouse $(WAREHOUSE) $(if $(OUT),--out $(OUT)) --min-score $(K) \
 		$(if $(filter-out calibrated,$(MODE)),--mode $(MODE))
 
-# A llama.cpp server on loopback for the configured model; use it with SERVER=http://127.0.0.1:$(PORT).
-serve: $(STAMP)
-	$(BIN)/python -m llama_cpp.server --host 127.0.0.1 --port $(PORT) --n_ctx 4096 \
-		--model $(or $(MODEL),$(shell $(BIN)/python -c 'from inference.models import embedded_model_path as p; print(p())'))
+# A llama.cpp server on loopback for the configured model, until Ctrl-C; use it with
+# SERVER=http://127.0.0.1:$(PORT). Upstream llama-server is compiled on first use (about 6 minutes).
+serve: $(STAMP) $(if $(filter llama-server,$(SERVER_IMPL)),llama-server)
+	$(BIN)/humpback serve --impl $(SERVER_IMPL) --host $(HOST) --port $(PORT) --parallel $(PARALLEL) \
+		$(if $(THREADS),--threads $(THREADS)) $(if $(MODEL),--model $(MODEL)) $(if $(ALLOW_REMOTE),--allow-remote)
+
+# Upstream llama-server from the llama.cpp sources in the pinned llama-cpp-python sdist, CPU, the same
+# CMake flags as the in-process library; a no-op once built from that version with those flags.
+llama-server: $(STAMP)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m inference.serving.build --out $(LLAMA_SERVER)
 
 # Q: a SELECT over the warehouse's tables and views (sql/views/); OUT: optional .csv, .json or .parquet file.
 sql: $(STAMP)
@@ -155,7 +170,10 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
-test: $(STAMP) $(TRAIN_STAMP) $(SAMPLE_WARC) $(CHROMIUM)
+# The rest of the set-up side by side once the environment exists: the llama-server build is CPU-bound,
+# the PyTorch and Chromium installs mostly wait on the disk and network.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j3 --output-sync=target install-training $(SAMPLE_WARC) $(CHROMIUM) llama-server
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -171,6 +189,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/etl_ray_scaling.py
 	$(BIN)/python benchmarks/novelty_filter.py
 	$(BIN)/python benchmarks/sampler_vs_llama_cpp.py
+	$(MAKE) --no-print-directory llama-server
+	$(BIN)/python benchmarks/served_vs_in_process.py
 	$(BIN)/python benchmarks/curation_quality.py
 	$(BIN)/python benchmarks/augmentation_quality.py
 

@@ -35,8 +35,8 @@ def choose_drawing(
     prompt_format: str, *, served: bool = False, candidates: int | None = None, attempts: int | None = None
 ) -> Drawing:
     """The format's default drawing, with `candidates` or `attempts` when given. Through a server, ranking
-    draws reads prompt log-probabilities, which llama_cpp.server computes very slowly: one draw per round
-    unless asked."""
+    draws reads prompt log-probabilities, which llama_cpp.server computes very slowly and upstream
+    llama-server does not return: one draw per round unless asked."""
     if prompt_format not in DRAWINGS:
         raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
     default = DRAWINGS[prompt_format]

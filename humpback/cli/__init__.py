@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from humpback.cli import corpus, evaluation, model_stages, seeds, tables, training
+from humpback.cli import corpus, evaluation, model_stages, seeds, serving, tables, training
 from humpback.cli.stage_engine import StageEngine
 
 __all__ = ["StageEngine", "app"]
@@ -40,3 +40,4 @@ app.command()(tables.report)
 app.command()(tables.compact)
 app.command()(training.train)
 app.command()(training.iterate)
+app.command()(serving.serve)

@@ -104,7 +104,9 @@ class RayModelPool:
         identities = set(ray.get([actor.identity.remote() for actor in self.actors]))
         if len({model_id for model_id, _ in identities}) != 1:
             raise ValueError(f"the actors hold different models: {sorted(identities)}")
-        self.model_id, self.model_source = identities.pop()
+        self.model_id = next(iter(identities))[0]
+        # several servers of one model: each row came from one of them
+        self.model_source = ",".join(sorted({source for _, source in identities}))
 
     def map_batches(
         self, compute: Callable[[Engine, pl.DataFrame], pl.DataFrame], chunks: Sequence[pl.DataFrame]

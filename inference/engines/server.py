@@ -1,8 +1,12 @@
 """A running llama.cpp server as the model: upstream `llama-server` or `python -m llama_cpp.server`.
 
-Both speak the OpenAI-compatible `/v1/completions`. Several requests are kept in flight so that a
-server with parallel slots (`llama-server --parallel N`) batches them; every request starts with the
-same fixed prefix, which the server keeps in its prompt cache.
+Both speak the OpenAI-compatible `/v1/completions`. As many requests are kept in flight as the server
+has slots (`llama-server --parallel N`, read from its `/props` or `/slots`), so that it batches them.
+Every request starts with the same fixed prefix and asks for `cache_prompt`: a slot keeps the prefix
+it last read and reads only the new row, and each row records the prompt tokens the server says it
+really evaluated (`timings.prompt_n`).
+A model with sliding-window attention (Gemma 3) keeps its cached prompt only when llama-server runs
+with `--swa-full`, as `humpback serve` starts it; each slot then reads the prefix once.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from inference.sampling import Sampling
 
 TOP_LOGPROBS = 20  # the five score digits are nearly always among the 20 likeliest tokens
 _NO_PROMPT_LOGPROBS = (
-    "The calibrated mode needs the log-probabilities of the prompt's own tokens (/v1/completions with "
-    "echo): python -m llama_cpp.server gives them with --logits_all true (its default), upstream "
-    "llama-server does not. Use --mode direct or reasoned with {url}, or the model file in-process (--model)."
+    "The calibrated mode's signals and the ranking of several draws per segment (augment --candidates "
+    "above 1) need the log-probabilities of the prompt's own tokens (/v1/completions with echo): "
+    "python -m llama_cpp.server gives them with --logits_all true (its default; make serve "
+    "SERVER_IMPL=python), upstream llama-server does not (it answers 'Only no echo is supported'). "
+    "Use --mode direct or reasoned and augment --candidates 1 with {url}, or the model file in-process "
+    "(--model)."
 )
 
 
@@ -39,18 +46,39 @@ class ServerError(RuntimeError):
 
 
 class ServerEngine(InProcessBatches):
+    """`concurrency`: requests in flight when the server does not report its slot count."""
+
     def __init__(self, url: str, concurrency: int = 4, timeout_s: float = 600.0) -> None:
         self.url = url.rstrip("/")
         self.model_source = self.url
-        self.concurrency = max(1, concurrency)
         self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llama-request")
         try:
             models = self._client.get("/v1/models").raise_for_status().json()
         except httpx.HTTPError as exc:
             raise ServerError(f"no llama.cpp server answers at {self.url}: {exc}") from exc
         served = models.get("data") or [{}]
         self.model_id = f"server:{served[0].get('id', 'unknown')}"
+        self.slots = self._slot_count()
+        # upstream llama-server reports its slots; llama_cpp.server has neither endpoint
+        self.upstream = self.slots is not None
+        self.concurrency = self.slots or max(1, concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llama-request")
+
+    def _slot_count(self) -> int | None:
+        """The server's parallel slots: `/props` (`total_slots`), else the length of `/slots`."""
+        for path in ("/props", "/slots"):
+            try:
+                response = self._client.get(path)
+            except httpx.HTTPError:
+                continue
+            if response.status_code != 200:
+                continue
+            body = response.json()
+            if isinstance(body, dict) and isinstance(body.get("total_slots"), int):
+                return body["total_slots"]
+            if isinstance(body, list) and body:
+                return len(body)
+        return None
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -76,6 +104,9 @@ class ServerEngine(InProcessBatches):
                     "max_tokens": sampling.max_new_tokens,
                     "temperature": sampling.temperature,
                     "top_p": sampling.top_p,
+                    # both servers default to top-k 40 and min-p 0.05: off, so the nucleus is the paper's
+                    "top_k": 0,
+                    "min_p": 0.0,
                     "seed": seed & 0x7FFF_FFFF,
                     "stop": list(stop),
                     "cache_prompt": True,
@@ -138,6 +169,11 @@ class ServerEngine(InProcessBatches):
         `python -m llama_cpp.server` returns (its `logits_all` setting, on by default). Upstream
         `llama-server` returns log-probabilities of generated tokens only: that is an error here,
         not a silent zero. Tokens belong to the piece their first character is in."""
+        if self.upstream:  # known before any request: llama-server rejects echo
+            raise ServerError(
+                f"{self.url} is upstream llama-server, which returns no log-probabilities for the "
+                "prompt's tokens. " + _NO_PROMPT_LOGPROBS.format(url=self.url)
+            )
         shared = common_prefix(candidates) if candidates else ""
         wanted = [c[len(shared) :].strip() for c in candidates]
 
