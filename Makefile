@@ -124,7 +124,7 @@ report: $(STAMP)
 		$(if $(filter-out calibrated,$(MODE)),--mode $(MODE))
 
 # A llama.cpp server on loopback for the configured model, until Ctrl-C; use it with
-# SERVER=http://127.0.0.1:$(PORT). Upstream llama-server is compiled on first use (about 6 minutes).
+# SERVER=http://127.0.0.1:$(PORT). Upstream llama-server is compiled on first use (about 9 minutes on 2 cores).
 serve: $(STAMP) $(if $(filter llama-server,$(SERVER_IMPL)),llama-server)
 	$(BIN)/humpback serve --impl $(SERVER_IMPL) --host $(HOST) --port $(PORT) --parallel $(PARALLEL) \
 		$(if $(THREADS),--threads $(THREADS)) $(if $(MODEL),--model $(MODEL)) $(if $(ALLOW_REMOTE),--allow-remote)

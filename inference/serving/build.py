@@ -25,6 +25,8 @@ from typing import IO
 
 import httpx
 
+from inference.serving.launch import log_tail
+
 PACKAGE = "llama-cpp-python"
 SIMPLE_INDEX = "https://pypi.org/simple/{package}/"  # PEP 691's JSON form of the index pip reads
 # What llama-server needs and nothing else: no tests, examples or web UI assets (the prebuilt UI would
@@ -126,7 +128,7 @@ def build_llama_server(out: Path, cmake_args: str = "", jobs: int | None = None)
                 handle.write(f"$ {shlex.join(command)}\n")
                 handle.flush()
                 if _run_logged(command, handle, started) != 0:
-                    raise BuildError(f"{command[0]} failed; the last lines of {log}:\n{_tail(log)}")
+                    raise BuildError(f"{command[0]} failed; the last lines of {log}:\n{log_tail(log)}")
         binary = build / "bin" / "llama-server"
         out.parent.mkdir(parents=True, exist_ok=True)
         staged = out.with_name(f".{out.name}.new")
@@ -163,10 +165,6 @@ def _run_logged(command: list[str], log: IO[str], started: float) -> int:
 def _sha256(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,7 +149,7 @@ def start(settings: ServerSettings, log_path: Path, timeout_s: float = 180.0) ->
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServeError(f"{command[0]} exited with {process.returncode}:\n{_tail(log_path)}")
+            raise ServeError(f"{command[0]} exited with {process.returncode}:\n{log_tail(log_path)}")
         try:
             if httpx.get(settings.url + probe, timeout=2).status_code == 200:
                 return server
@@ -157,7 +157,7 @@ def start(settings: ServerSettings, log_path: Path, timeout_s: float = 180.0) ->
             pass
         time.sleep(0.2)
     server.stop()
-    raise ServeError(f"{settings.url} did not answer within {timeout_s:.0f} s:\n{_tail(log_path)}")
+    raise ServeError(f"{settings.url} did not answer within {timeout_s:.0f} s:\n{log_tail(log_path)}")
 
 
 @contextmanager
@@ -169,5 +169,6 @@ def serving(settings: ServerSettings, log_path: Path, timeout_s: float = 180.0) 
         server.stop()
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a log, for an error message."""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
