@@ -50,8 +50,7 @@ PRESET ?= tiny
 ITERATE_ARGS ?=
 # llama.cpp compiles for this CPU (-march=native) less its AMX kernels: on a guest that reports AMX
 # without granting its register state they fault on the first decode (seen here: a general protection
-# fault in libggml-cpu). Not from pip's wheel cache, which may hold a build with other flags. A CUDA or
-# Metal user sets LLAMA_CMAKE_ARGS (e.g. -DGGML_CUDA=on).
+# fault in libggml-cpu). A CUDA or Metal user sets LLAMA_CMAKE_ARGS (e.g. -DGGML_CUDA=on).
 ifeq ($(shell uname -m),x86_64)
 AMX_OFF := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS="$(AMX_OFF)" -DCMAKE_CXX_FLAGS="$(AMX_OFF)"
@@ -59,9 +58,19 @@ else
 LLAMA_CMAKE_ARGS ?=
 endif
 
+# llama-cpp-python is built from its pinned source package (the version in constraints.txt, checked
+# against the sha256 there), unpacked in .venv/src; its CMake build tree stays there, so that `make
+# llama-server` compiles only the server's own sources in it, and a reinstall recompiles nothing.
+LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
+LLAMA_SHA256 := $(shell sed -n 's/^\# llama_cpp_python sdist sha256: //p' constraints.txt)
+LLAMA_SDIST := $(VENV)/src/llama_cpp_python-$(LLAMA_VERSION).tar.gz
+LLAMA_SRC := $(VENV)/src/llama_cpp_python-$(LLAMA_VERSION)
+LLAMA_TREE := $(abspath $(LLAMA_SRC))/build
+JOBS ?= $(shell nproc)
+
 .PHONY: install install-training etl seeds backward augment curate self-instruct iterate report serve llama-server sql \
 	export eval compact \
-	test lint \
+	test test-fast lint \
 	bench bench-training clean
 
 install: $(STAMP)
@@ -74,11 +83,23 @@ $(TRAIN_STAMP): $(STAMP) training/pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e training
 	touch $@
 
-$(STAMP): pyproject.toml constraints.txt
+$(LLAMA_SRC)/pyproject.toml: constraints.txt
+	mkdir -p $(VENV)/src
+	$(PYTHON) -m pip download --quiet --no-deps --no-binary llama-cpp-python -d $(VENV)/src \
+		'llama-cpp-python==$(LLAMA_VERSION)'
+	echo '$(LLAMA_SHA256)  $(LLAMA_SDIST)' | sha256sum --check --quiet
+	tar -xzf $(LLAMA_SDIST) -C $(VENV)/src
+	touch $@
+
+# The build tree under Makefiles (not a Ninja that pip would fetch into a build environment it then
+# deletes), with every core; without llama.cpp's multimodal library (LLAVA_BUILD: the engine reads and
+# writes text), which llama-server's build then compiles once for itself.
+$(STAMP): pyproject.toml constraints.txt $(LLAMA_SRC)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m pip install --quiet --no-cache-dir -c constraints.txt \
-		'llama-cpp-python[server]'
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS) -DLLAVA_BUILD=OFF' CMAKE_GENERATOR='Unix Makefiles' CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) \
+		$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings build-dir=$(LLAMA_TREE) \
+		'$(LLAMA_SRC)[server]'
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
@@ -129,10 +150,12 @@ serve: $(STAMP) $(if $(filter llama-server,$(SERVER_IMPL)),llama-server)
 	$(BIN)/humpback serve --impl $(SERVER_IMPL) --host $(HOST) --port $(PORT) --parallel $(PARALLEL) \
 		$(if $(THREADS),--threads $(THREADS)) $(if $(MODEL),--model $(MODEL)) $(if $(ALLOW_REMOTE),--allow-remote)
 
-# Upstream llama-server from the llama.cpp sources in the pinned llama-cpp-python sdist, CPU, the same
-# CMake flags as the in-process library; a no-op once built from that version with those flags.
+# Upstream llama-server, compiled in the in-process library's own llama.cpp build tree (the same
+# sources and CMake flags; only the server's own files are new); a no-op once built from that version
+# with those flags.
 llama-server: $(STAMP)
-	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m inference.serving.build --out $(LLAMA_SERVER)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/python -m inference.serving.build --out $(LLAMA_SERVER) \
+		--tree $(LLAMA_TREE) --jobs $(JOBS)
 
 # Q: a SELECT over the warehouse's tables and views (sql/views/); OUT: optional .csv, .json or .parquet file.
 sql: $(STAMP)
@@ -170,32 +193,40 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
-# The rest of the set-up side by side once the environment exists: the llama-server build is CPU-bound,
-# the PyTorch and Chromium installs mostly wait on the disk and network.
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j3 --output-sync=target install-training $(SAMPLE_WARC) $(CHROMIUM) llama-server
-	$(BIN)/python -m pytest -q
+# The set-up side by side where steps are independent: Chromium installs while the environment builds;
+# then llama-server compiles (CPU-bound) while PyTorch installs (mostly disk and network). The slowest
+# tests' times close the run, to see where CI's time goes.
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(STAMP) $(CHROMIUM)
+	$(MAKE) --no-print-directory -j3 --output-sync=target install-training $(SAMPLE_WARC) llama-server
+	$(BIN)/python -m pytest -q --durations=25
+
+# Everyday: every test but those pyproject.toml's markers call heavy (the real model, a server, Ray,
+# training, the browser, a long run); no PyTorch, Chromium or llama-server needed.
+FAST := not (model or server or ray or train or browser or slow)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m '$(FAST)' tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/etl_vs_datatrove.py
-	$(BIN)/python benchmarks/etl_fidelity.py
-	$(BIN)/python benchmarks/dedup_recall.py
-	$(BIN)/python benchmarks/curate_vs_distilabel.py
-	$(BIN)/python benchmarks/views_vs_polars.py
-	$(BIN)/python benchmarks/views_compaction.py
-	$(BIN)/python benchmarks/etl_ray_scaling.py
-	$(BIN)/python benchmarks/novelty_filter.py
-	$(BIN)/python benchmarks/sampler_vs_llama_cpp.py
+	$(BIN)/python -m benchmarks.etl_vs_datatrove
+	$(BIN)/python -m benchmarks.etl_fidelity
+	$(BIN)/python -m benchmarks.dedup_recall
+	$(BIN)/python -m benchmarks.curate_vs_distilabel
+	$(BIN)/python -m benchmarks.views_vs_polars
+	$(BIN)/python -m benchmarks.views_compaction
+	$(BIN)/python -m benchmarks.etl_ray_scaling
+	$(BIN)/python -m benchmarks.novelty_filter
+	$(BIN)/python -m benchmarks.sampler_vs_llama_cpp
 	$(MAKE) --no-print-directory llama-server
-	$(BIN)/python benchmarks/served_vs_in_process.py
-	$(BIN)/python benchmarks/curation_quality.py
-	$(BIN)/python benchmarks/augmentation_quality.py
+	$(BIN)/python -m benchmarks.served_vs_in_process
+	$(BIN)/python -m benchmarks.curation_quality
+	$(BIN)/python -m benchmarks.augmentation_quality
 
 bench-training: $(TRAIN_STAMP)
-	$(BIN)/python benchmarks/training_lora_vs_full.py
+	$(BIN)/python -m benchmarks.training_lora_vs_full
 
 clean:
 	rm -rf $(WAREHOUSE) $(SAMPLE_WARC)

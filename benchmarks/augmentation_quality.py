@@ -24,9 +24,9 @@ for rows whose draws failed), `best of K` (K draws from one reading of the promp
 highest gain kept) and their combination; `--backward-model GGUF` adds the same options for a
 fine-tuned backward model (`humpback train`), prompted in its chat format.
 
-    .venv/bin/python benchmarks/augmentation_quality.py                 # 120 rows, embedded model
-    .venv/bin/python benchmarks/augmentation_quality.py --rows 40 --options few-shot,best-of-4x2
-    .venv/bin/python benchmarks/augmentation_quality.py --backward-model warehouse/models/backward.gguf
+    .venv/bin/python -m benchmarks.augmentation_quality                 # 120 rows, embedded model
+    .venv/bin/python -m benchmarks.augmentation_quality --rows 40 --options few-shot,best-of-4x2
+    .venv/bin/python -m benchmarks.augmentation_quality --backward-model warehouse/models/backward.gguf
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 
 import polars as pl
-from harness import ROOT as REPO  # and the repository on the import path
-from harness import SHARED_DATA as DATA
 
+from benchmarks.harness import ROOT as REPO  # and the repository on the import path
+from benchmarks.harness import SHARED_DATA as DATA
 from etl.seeds.loaders import load_embedded_seeds, load_seed_file
 from inference.augment import cut_input
 from inference.curation.labelled import split_expr

@@ -35,8 +35,8 @@ by segment id. `--source headers`: paragraphs under each h2/h3 header of the pag
 
 Run from the repository root (about 4 minutes with the defaults on a quiet 2-core machine):
 
-    .venv/bin/python benchmarks/curate_vs_distilabel.py                     # 24 pairs, all cores
-    .venv/bin/python benchmarks/curate_vs_distilabel.py --pairs 8 --no-distilabel --out results.json
+    .venv/bin/python -m benchmarks.curate_vs_distilabel                     # 24 pairs, all cores
+    .venv/bin/python -m benchmarks.curate_vs_distilabel --pairs 8 --no-distilabel --out results.json
 
 distilabel must be installed in `.venv-bench` (`.venv-bench/bin/pip install distilabel llama-cpp-python`).
 """
@@ -59,9 +59,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
-from harness import ROOT as REPO  # and the repository's packages on the import path, from anywhere
-from harness import SHARED_DATA as DATA
-from harness import LoadMeter, wait_for_quiet
+
+from benchmarks.harness import ROOT as REPO  # and the repository's packages on the import path, from anywhere
+from benchmarks.harness import SHARED_DATA as DATA
+from benchmarks.harness import LoadMeter, wait_for_quiet
 
 PAGES = DATA / "html" / "mozilla_readability" / "test-pages"
 BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"

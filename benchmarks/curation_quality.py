@@ -23,9 +23,9 @@ lower-ranked replies aside) is as frequent as the positives, the share of rows s
 second (the calibration's fit timed apart), then each figure's target. Calibrations are fitted anew
 in a temporary cache unless `--reuse-calibrations`.
 
-    .venv/bin/python benchmarks/curation_quality.py                          # report split, all modes
-    .venv/bin/python benchmarks/curation_quality.py --modes calibrated,direct --negatives-per-kind 40
-    .venv/bin/python benchmarks/curation_quality.py --record                 # also the report's figures
+    .venv/bin/python -m benchmarks.curation_quality                          # report split, all modes
+    .venv/bin/python -m benchmarks.curation_quality --modes calibrated,direct --negatives-per-kind 40
+    .venv/bin/python -m benchmarks.curation_quality --record                 # also the report's figures
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 
 import polars as pl
-from harness import ROOT as REPO  # and the repository on the import path
-from harness import SHARED_DATA as DATA
 
+from benchmarks.harness import ROOT as REPO  # and the repository on the import path
+from benchmarks.harness import SHARED_DATA as DATA
 from etl.furniture import furniture_lines
 from etl.seeds.loaders import load_embedded_seeds, load_oasst_ranked, load_seed_file
 from inference.augment import cut_input

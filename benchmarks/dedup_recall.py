@@ -16,8 +16,8 @@ the original segment is kept by the other filters are counted (a dropped segment
 changed word can move segment boundaries, so a near-copy's changed segment is paired with the
 original segment of its page that it most resembles (word sets, Jaccard at least 0.5).
 
-    .venv/bin/python benchmarks/dedup_recall.py                       # default settings
-    .venv/bin/python benchmarks/dedup_recall.py --set dedup.threshold=0.7 --set dedup.ngram=3
+    .venv/bin/python -m benchmarks.dedup_recall                       # default settings
+    .venv/bin/python -m benchmarks.dedup_recall --set dedup.threshold=0.7 --set dedup.ngram=3
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from etl_fidelity import readability_pages
-from harness import timed
 from lxml import html as lxml_html
 
+from benchmarks.harness import timed
 from etl.pipeline import run_etl
 from etl.settings import Settings, load_settings
 

@@ -17,8 +17,8 @@ the figures are reported on `report` (default) or `all`. It prints, per rule and
 segments and words of each class it drops; the share of furniture dropped; and the word recall of the
 extracted (and of the kept) text of each source page against its `expected.html`.
 
-    .venv/bin/python benchmarks/etl_fidelity.py                 # report split
-    .venv/bin/python benchmarks/etl_fidelity.py --split all --show 5   # and 5 examples per rule
+    .venv/bin/python -m benchmarks.etl_fidelity                 # report split
+    .venv/bin/python -m benchmarks.etl_fidelity --split all --show 5   # and 5 examples per rule
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import polars as pl
-from harness import ROOT as REPO  # and the repository on the import path
-from harness import SHARED_DATA as DATA
 from lxml import etree
 from lxml import html as lxml_html
 
+from benchmarks.harness import ROOT as REPO  # and the repository on the import path
+from benchmarks.harness import SHARED_DATA as DATA
 from etl.finalize import filter_reasons
 from etl.records import RawRecord
 from etl.settings import Settings

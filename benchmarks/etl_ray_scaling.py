@@ -15,8 +15,8 @@ The corpus: the 130 readability pages and the dolma WARC pages of `../shared/dat
 `--pages` records with unique bytes (as `etl_vs_datatrove.py` builds it) and written round-robin into
 `--files` WARC files, since the Ray engine reads one file per reader task.
 
-    .venv/bin/python benchmarks/etl_ray_scaling.py                      # --pages 4000 --files 4 --repeats 3
-    .venv/bin/python benchmarks/etl_ray_scaling.py --pages 800 --repeats 1   # a quick check
+    .venv/bin/python -m benchmarks.etl_ray_scaling                      # --pages 4000 --files 4 --repeats 3
+    .venv/bin/python -m benchmarks.etl_ray_scaling --pages 800 --repeats 1   # a quick check
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from pathlib import Path
 
 import polars as pl
 from etl_vs_datatrove import load_pages, write_corpus
-from harness import ROOT, SHARED_DATA, median, timed
+
+from benchmarks.harness import ROOT, SHARED_DATA, median, timed
 
 CONFIGS = {
     "local": ["--workers", "2"],

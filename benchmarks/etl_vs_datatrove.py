@@ -55,9 +55,9 @@ editing it) and that failed is retried too.
 
 Run from the repository root (about 35 minutes with the defaults on 2 cores):
 
-    .venv/bin/python benchmarks/etl_vs_datatrove.py                  # --pages 1300 --workers 2 --repeats 3
-    .venv/bin/python benchmarks/etl_vs_datatrove.py --pages 200 --repeats 1 --no-memory   # a quick check
-    .venv/bin/python benchmarks/etl_vs_datatrove.py --shapes jsonl   # one shape only
+    .venv/bin/python -m benchmarks.etl_vs_datatrove                  # --pages 1300 --workers 2 --repeats 3
+    .venv/bin/python -m benchmarks.etl_vs_datatrove --pages 200 --repeats 1 --no-memory   # a quick check
+    .venv/bin/python -m benchmarks.etl_vs_datatrove --shapes jsonl   # one shape only
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from harness import ROOT as REPO
-from harness import SHARED_DATA as DATA
-from harness import machine_busy_seconds, own_cpu_seconds, wait_for_quiet
+from benchmarks.harness import ROOT as REPO
+from benchmarks.harness import SHARED_DATA as DATA
+from benchmarks.harness import machine_busy_seconds, own_cpu_seconds, wait_for_quiet
 
 ETL_VENV = REPO / ".venv"
 BENCH_VENV = REPO / ".venv-bench"

@@ -1,8 +1,8 @@
 """What every benchmark shares: the repository on the import path, the shared data folder, timing the
 competing approaches in alternation, medians and ratios, and the wait for a quiet machine.
 
-A benchmark script runs as `python benchmarks/<name>.py`, so this folder is on its import path:
-`from harness import ...`.
+A benchmark runs from the repository's folder as a module of this package, `python -m
+benchmarks.<name>`, and imports what it shares from here: `from benchmarks.harness import ...`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ candidates kept so far) has a ROUGE-L F above 0.7 with it, and add it to the poo
 filter is Self-Instruct's: rouge-score's RougeScorer against every pool text, the max compared with 0.7
 (given tokens computed once, which only makes it faster). Runs alternate; the medians are printed.
 
-    .venv/bin/python benchmarks/novelty_filter.py [--candidates 10000] [--repeats 3]
+    .venv/bin/python -m benchmarks.novelty_filter [--candidates 10000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import argparse
 import random
 import sys
 
-from harness import alternate, print_ratio, print_timings, ratio, shared_path
 from rouge_score import rouge_scorer
 
+from benchmarks.harness import alternate, print_ratio, print_timings, ratio, shared_path
 from common.jsonl import objects
 from inference.self_instruct.novelty import THRESHOLD, filter_novel, rouge_l, rouge_tokens
 

@@ -7,7 +7,7 @@ full sort (T=0.7, top-p 0.9, the paper's settings) with the same probabilities, 
 `sample_token` on the logits as the engine reads them, and `llama_sampler_sample` on the context, which
 reads the same logits inside llama.cpp. Medians of `--repeats`, 2 threads.
 
-    .venv/bin/python benchmarks/sampler_vs_llama_cpp.py [--contexts 20] [--draws 50] [--repeats 5]
+    .venv/bin/python -m benchmarks.sampler_vs_llama_cpp [--contexts 20] [--draws 50] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import ctypes
 
 import llama_cpp
 import numpy as np
-from harness import alternate, median, print_ratio, print_timings, ratio
 
+from benchmarks.harness import alternate, median, print_ratio, print_timings, ratio
 from etl.seeds.loaders import load_embedded_seeds
 from inference.models import embedded_model_path
 from inference.sampling import sample_token

@@ -21,8 +21,8 @@ tokens a row made the server read (its own `timings.prompt_n`) against the whole
 Targets: llama-server at its best slot count at least 2x llama_cpp.server on both stages, and within
 1.3x of in-process. Approaches alternate within each repeat; medians.
 
-    .venv/bin/python benchmarks/served_vs_in_process.py                 # 24 pairs, 3 repeats
-    .venv/bin/python benchmarks/served_vs_in_process.py --pairs 8 --repeats 1
+    .venv/bin/python -m benchmarks.served_vs_in_process                 # 24 pairs, 3 repeats
+    .venv/bin/python -m benchmarks.served_vs_in_process --pairs 8 --repeats 1
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from curate_vs_distilabel import etl_pairs, write_augmentations, write_segments
-from harness import median, print_ratio, wait_for_quiet
+
+from benchmarks.harness import median, print_ratio, wait_for_quiet
 
 TARGET_VS_PYTHON_SERVER = 2.0
 TARGET_VS_IN_PROCESS = 1.3

@@ -5,7 +5,7 @@ trains the forward model on the real OpenAssistant seed pairs from ../shared/dat
 steps, and reports tokens per second (tokens the steps trained on, padding excluded) and peak RSS.
 Runs alternate between the methods; the medians and their ratio are printed.
 
-    .venv/bin/python benchmarks/training_lora_vs_full.py [--repeats 3] [--steps 8]
+    .venv/bin/python -m benchmarks.training_lora_vs_full [--repeats 3] [--steps 8]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import ROOT, SHARED_DATA, median
+from benchmarks.harness import ROOT, SHARED_DATA, median
 
 OASST = SHARED_DATA / "seed" / "oasst_en_100_tree.jsonl"
 

@@ -18,8 +18,8 @@ checks that the three layouts answer every view alike (rows and a checksum).
 
 Run from the repository root (the warehouses are written once and kept in --dir):
 
-    .venv/bin/python benchmarks/views_compaction.py                 # 1,000,000 scores: ~62,000 files
-    .venv/bin/python benchmarks/views_compaction.py --rows 100000   # a quick check
+    .venv/bin/python -m benchmarks.views_compaction                 # 1,000,000 scores: ~62,000 files
+    .venv/bin/python -m benchmarks.views_compaction --rows 100000   # a quick check
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from harness import median
-from views_vs_polars import build_warehouse  # benchmarks/ is the script's folder: on sys.path
 
+from benchmarks.harness import median
+from benchmarks.views_vs_polars import build_warehouse
 from warehouse.compact import compact
 from warehouse.store import Warehouse
 from warehouse.views import connect_views

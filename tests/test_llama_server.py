@@ -38,8 +38,9 @@ from inference.serving.launch import (
     serving,
     start,
 )
-from tests.test_inference import pairs_warehouse, seed_pairs, sql
+from tests.warehouses import pairs_warehouse, seed_pairs, sql
 
+pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parents[1]
 DIRECT_TOLERANCE = 0.25  # measured: at most 0.083 apart over these 8 pairs, 0.187 over 16 ETL segments
 GREEDY_FLOOR = 6  # identical greedy outputs of 16; measured: 11 (reasoned 4 of 8, instructions 7 of 8)
@@ -71,6 +72,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
         yield server
 
 
+@pytest.mark.model
 def test_llama_server_scores_and_writes_like_the_in_process_engine(
     engine, llama_server: RunningServer, tmp_path: Path
 ) -> None:
@@ -232,11 +234,12 @@ def test_make_serve_builds_starts_and_stops_llama_server_cleanly() -> None:
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
 
 
+@pytest.mark.ray
 def test_ray_spreads_a_stage_over_two_llama_servers(tmp_path: Path) -> None:
     """`--engine ray --server URL1,URL2`: one actor per server, each server does part of the rows, and
     every row is written once with both servers named as its source."""
     root = tmp_path / "wh"
-    pairs_warehouse(root, seed_pairs(12))
+    pairs_warehouse(root, seed_pairs(8))
     with (
         serving(upstream(), tmp_path / "a.log") as first,
         serving(upstream(), tmp_path / "b.log") as second,
@@ -255,7 +258,7 @@ def test_ray_spreads_a_stage_over_two_llama_servers(tmp_path: Path) -> None:
     rows = sql(
         root, "SELECT count(*), count(DISTINCT score_id), list(DISTINCT model_source) FROM scores"
     ).row(0)
-    assert rows[:2] == (12, 12) and sorted(rows[2]) == sorted(servers.split(",")), "each row names its server"
+    assert rows[:2] == (8, 8) and sorted(rows[2]) == sorted(servers.split(",")), "each row names its server"
 
 
 def _prompt_tokens_total(url: str) -> float:

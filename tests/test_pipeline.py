@@ -27,6 +27,7 @@ from etl.sample_corpus.build_warc import MANIFEST, page_url
 from etl.settings import Settings, load_settings
 from etl.task import run_batch
 from etl.worker import PageTimeout, process_batch, time_limit
+from tests.conftest import copy_warehouse
 from tests.test_readers import html_responses
 from warehouse.store import Warehouse, WarehouseBusy
 
@@ -43,10 +44,11 @@ def one(warehouse: Path, sql: str):
 
 
 @pytest.fixture(scope="module")
-def sample_run(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    warehouse = tmp_path_factory.mktemp("sample-wh")
-    report = run_etl([sample_warc], warehouse, Settings(), workers=2, show_progress=False)
-    return warehouse, report
+def sample_run(sample_etl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """A copy of the session's ETL run on the embedded sample, and its report (this module reruns it)."""
+    warehouse = tmp_path_factory.mktemp("sample-wh") / "wh"
+    copy_warehouse(sample_etl.root, warehouse)
+    return warehouse, sample_etl.report
 
 
 def test_sample_corpus_every_page_is_accounted_for(sample_run) -> None:
@@ -403,6 +405,7 @@ def test_code_error_watch_streaks(tmp_path: Path) -> None:
     assert "Traceback" in log.read_text() and "-- batch b1: 1 pages (a)" in log.read_text()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_resumes_without_duplicates(shared: Path, tmp_path: Path) -> None:
     pages = sorted((shared / "html" / "mozilla_readability" / "test-pages").glob("*/source.html.gz"))
     corpus = tmp_path / "corpus"

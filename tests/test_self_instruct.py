@@ -1,5 +1,7 @@
-"""Self-Instruct: the novelty filter against rouge-score, the parsers and filters, and the whole stage
-with the real embedded model on the real Self-Instruct seed tasks."""
+"""Self-Instruct: the novelty filter against rouge-score, the parsers and filters, and the whole stage on
+the real Self-Instruct seed tasks with the fake engine of tests/fake_engine.py, which continues each
+prompt's own examples (a list item after "9.", an input and its output after "Input:"). The stage's
+prompts on the real model run through llama-server in test_llama_server.py."""
 
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ from typer.testing import CliRunner
 from etl.seeds.tasks import add_seed_tasks, load_embedded_tasks, load_task_file, task_id
 from humpback.cli import app
 from inference.curate import curate
-from inference.engines import open_engine
 from inference.prompts.self_instruct import SHOWN, ParsedInstance, parse_instance, parse_numbered_list
 from inference.sampling import Sampling
 from inference.self_instruct.filters import instruction_status
 from inference.self_instruct.generate import generate_instructions
 from inference.self_instruct.instances import instance_status
 from inference.self_instruct.novelty import THRESHOLD, filter_novel
-from warehouse.connect import connect, query
+from tests.fake_engine import FakeEngine
+from tests.warehouses import sql as table
 from warehouse.exports import export_training
 from warehouse.store import Warehouse
 
@@ -189,27 +191,17 @@ def test_seed_tasks_load_from_the_self_instruct_file_and_the_embedded_set(
     assert (again.added, again.already_present, again.total) == (0, 175, 175)
 
 
-# The stage with the real model ------------------------------------------------------------------------
+# The stage ---------------------------------------------------------------------------------------------
 SHORT = Sampling(temperature=0.7, top_p=0.5, seed=0, max_new_tokens=96)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    engine = open_engine(parallel=4, n_ctx=4096)
-    yield engine
-    engine.close()
-
-
-def table(warehouse: Warehouse | Path, text: str) -> pl.DataFrame:
-    con = connect(warehouse)
-    try:
-        return query(con, text)
-    finally:
-        con.close()
+@pytest.fixture
+def fake() -> FakeEngine:
+    return FakeEngine()
 
 
 class FailsOnRound:
-    """The real engine, with an injected crash: its `map_batches` raises on call number `fail_at`."""
+    """An engine, with an injected crash: its `map_batches` raises on call number `fail_at`."""
 
     def __init__(self, engine, fail_at: int) -> None:
         self._engine, self.fail_at, self.calls = engine, fail_at, 0
@@ -224,18 +216,18 @@ class FailsOnRound:
 
 
 def test_rounds_resumed_after_a_crash_equal_an_uninterrupted_run(
-    engine, shared: Path, tmp_path: Path
+    fake: FakeEngine, shared: Path, tmp_path: Path
 ) -> None:
     seeds = [shared / "seed" / "self_instruct_seed_tasks.jsonl"]
     whole, resumed = Warehouse(tmp_path / "whole"), Warehouse(tmp_path / "resumed")
     for warehouse in (whole, resumed):
         add_seed_tasks(warehouse, seeds)
     options = {"sampling": SHORT, "prompts_per_round": 3, "show_progress": False}
-    generate_instructions(whole, engine, 10_000, max_rounds=2, **options)
+    generate_instructions(whole, fake, 10_000, max_rounds=2, **options)
     with pytest.raises(RuntimeError, match="killed"):
-        generate_instructions(resumed, FailsOnRound(engine, fail_at=2), 10_000, max_rounds=2, **options)
+        generate_instructions(resumed, FailsOnRound(fake, fail_at=2), 10_000, max_rounds=2, **options)
     assert table(resumed, "SELECT max(round) AS r FROM task_candidates")["r"][0] == 1  # round 2 never landed
-    report = generate_instructions(resumed, engine, 10_000, max_rounds=1, **options)
+    report = generate_instructions(resumed, fake, 10_000, max_rounds=1, **options)
     assert report.computed == 3 and report.extra["rounds"] == 1  # only the lost round, its 3 prompts
     columns = "round, prompt_index, item, candidate_id, task_id, instruction, status, similar_to, raw_output"
     order = "ORDER BY round, prompt_index, item"
@@ -244,7 +236,9 @@ def test_rounds_resumed_after_a_crash_equal_an_uninterrupted_run(
     )
 
 
-def test_self_instruct_grows_the_pool_and_every_row_is_accounted_for(shared: Path, tmp_path: Path) -> None:
+def test_self_instruct_grows_the_pool_and_every_row_is_accounted_for(
+    shared: Path, tmp_path: Path, fake_engines
+) -> None:
     root = tmp_path / "wh"
     runner = CliRunner()
     load = runner.invoke(
@@ -307,12 +301,9 @@ def test_self_instruct_grows_the_pool_and_every_row_is_accounted_for(shared: Pat
     assert table(warehouse, "SELECT count(*) AS n FROM task_instances")["n"][0] == instances.height
 
     # the same self-curation, then the export with the Self-Instruct pairs under their own tag
-    engine = open_engine(parallel=4, n_ctx=4096)
-    try:
-        report = curate(warehouse, engine, mode="direct", pairs="self-instruct", show_progress=False)
-    finally:
-        engine.close()
-    assert report.computed == ok_instances
+    assert [e.closed for e in fake_engines] == [True, True], "each run opened its model and closed it"
+    report = curate(warehouse, FakeEngine(), mode="direct", pairs="self-instruct", show_progress=False)
+    assert report.computed == ok_instances > 0
     scores = table(warehouse, "SELECT * FROM task_scores")
     assert scores.height == ok_instances and set(scores["instance_id"]) <= set(instances["instance_id"])
     out = tmp_path / "train.jsonl"

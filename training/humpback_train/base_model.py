@@ -7,6 +7,7 @@ converted model is kept in the cache, keyed by the file's sha256, and later load
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -88,6 +89,13 @@ def load_model(base: BaseModel, dropout: float | None = None):
 
 
 def load_tokenizer(base: BaseModel):
+    """The base's tokenizer, loaded once per process (about 5 s each time; a loop trains several models
+    from one base). Callers only read it."""
+    return _tokenizer(str(base.hf_dir))
+
+
+@functools.lru_cache(maxsize=2)
+def _tokenizer(hf_dir: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(base.hf_dir))
+    return AutoTokenizer.from_pretrained(hf_dir)

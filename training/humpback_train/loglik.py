@@ -22,12 +22,14 @@ def torch_loglik(model, input_ids: Sequence[list[int]], masks: Sequence[list[int
     model.eval()
     with torch.no_grad():
         for ids, mask in zip(input_ids, masks, strict=True):
-            tokens = torch.tensor([ids])
-            logprobs = torch.log_softmax(model(input_ids=tokens).logits[0, :-1].float(), dim=-1)
-            picked = logprobs.gather(1, tokens[0, 1:, None])[:, 0]
-            keep = torch.tensor(mask[1:], dtype=torch.bool)
-            total += float(picked[keep].sum())
-            count += int(keep.sum())
+            # the output layer only at the positions that predict a completion token (`logits_to_keep`)
+            at = torch.tensor(mask[1:], dtype=torch.bool).nonzero()[:, 0]
+            if not len(at):
+                continue
+            logits = model(input_ids=torch.tensor([ids]), logits_to_keep=at).logits[0].float()
+            picked = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(ids)[at + 1, None])[:, 0]
+            total += float(picked.sum())
+            count += len(at)
     return total / max(count, 1)
 
 
@@ -51,13 +53,15 @@ def gguf_loglik(
         for ids, mask in zip(input_ids, masks, strict=True):
             llm.reset()
             llm.eval(ids)
-            logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)
+            # only the positions that predict a completion token: the prompt's are most of a row, and
+            # each is a vocabulary-wide (262,144 for Gemma 3) softmax
+            at = np.flatnonzero(np.asarray(mask[1:], dtype=bool))
+            logits = np.asarray(llm.scores[at], dtype=np.float64)
             peak = logits.max(axis=1, keepdims=True)
             logprobs = logits - peak - np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
-            picked = logprobs[np.arange(len(ids) - 1), ids[1:]]
-            keep = np.asarray(mask[1:], dtype=bool)
-            total += float(picked[keep].sum())
-            count += int(keep.sum())
+            picked = logprobs[np.arange(len(at)), np.asarray(ids)[at + 1]]
+            total += float(picked.sum())
+            count += len(at)
     finally:
         llm.close()
     return total / max(count, 1)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import local_ray, sample_warc, shared  # noqa: F401 - fixtures, re-exported for pytest
+from tests.conftest import (  # noqa: F401 - fixtures, re-exported for pytest
+    copy_warehouse,
+    local_ray,
+    sample_etl,
+    sample_warc,
+    shared,
+)
 from warehouse.store import Warehouse
 
 OASST = "seed/oasst_en_100_tree.jsonl"
@@ -30,16 +36,12 @@ def tokenizer(base_model):
 @pytest.fixture(scope="session")
 def seeded_warehouse(
     shared: Path,  # noqa: F811
-    sample_warc: Path,  # noqa: F811
+    sample_etl,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Warehouse:
     """The ETL's tables on the embedded sample and the real OpenAssistant seed pairs from ../shared."""
-    from etl.pipeline import run_etl
     from etl.seeds.table import add_seeds
-    from etl.settings import Settings
 
-    root = tmp_path_factory.mktemp("training") / "wh"
-    run_etl([sample_warc], root, Settings(), workers=1, show_progress=False)
-    store = Warehouse(root)
+    store = copy_warehouse(sample_etl.root, tmp_path_factory.mktemp("training") / "wh")
     add_seeds(store, [shared / OASST])
     return store

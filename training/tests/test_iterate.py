@@ -4,6 +4,7 @@ run does nothing new."""
 
 from __future__ import annotations
 
+import pytest
 from humpback_train.iterate import iterate
 from humpback_train.settings import preset
 
@@ -12,6 +13,7 @@ from warehouse.connect import connect, query
 from warehouse.report.build import build_report
 from warehouse.views import connect_views
 
+pytestmark = [pytest.mark.train, pytest.mark.model]
 K = 1.5  # fractional k: the expected score; low enough that the barely trained M0 keeps pairs in A^(1)
 TABLES = ("augmentations", "scores", "models")
 
@@ -23,6 +25,7 @@ def _counts(warehouse) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.timeout(900)  # about 140 s here: it trains, exports and evaluates three models
 def test_iterate_trains_augments_curates_and_rescores_then_does_nothing_new(seeded_warehouse) -> None:
     settings = preset("tiny").with_overrides(max_steps=3, max_length=96)
     run = dict(settings=settings, k=K, sample=8, parallel=4, show_progress=False, log=lambda _: None)

@@ -20,22 +20,21 @@ from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
 ray = pytest.importorskip("ray", reason="Ray is a dev dependency: make test installs it")
+pytestmark = [pytest.mark.train, pytest.mark.ray, pytest.mark.model]
 
 OASST = "seed/oasst_en_100_tree.jsonl"
 
 
 @pytest.fixture
-def fresh_warehouse(shared: Path, sample_warc: Path, tmp_path: Path) -> Path:
+def fresh_warehouse(shared: Path, sample_etl, tmp_path: Path) -> Path:
     """The ETL's tables and the seeds, nothing trained: the session's seeded_warehouse may already hold
     the other loop test's models and rows, which this run would reuse instead of computing (seconds)."""
-    from etl.pipeline import run_etl
     from etl.seeds.table import add_seeds
-    from etl.settings import Settings
+    from tests.conftest import copy_warehouse
 
-    root = tmp_path / "wh"
-    run_etl([sample_warc], root, Settings(), workers=1, show_progress=False)
-    add_seeds(Warehouse(root), [shared / OASST])
-    return root
+    store = copy_warehouse(sample_etl.root, tmp_path / "wh")
+    add_seeds(store, [shared / OASST])
+    return store.root
 
 
 def test_iterate_engine_ray_runs_each_stage_on_a_pool_of_the_model_it_trained(
@@ -114,13 +113,3 @@ def test_iterate_engine_ray_runs_each_stage_on_a_pool_of_the_model_it_trained(
     rated = int((augmentations["status"] == "ok").sum())
     assert rated > 0 and scores.rows() == [(0, rated), (1, rated)]
     assert opened[1]["batches"] == opened[2]["batches"] == (rated + 1) // 2
-
-
-def test_iterate_rejects_ray_options_without_ray_before_training(tmp_path: Path) -> None:
-    """A wrong engine option fails at once, not after the backward model's minutes of training."""
-    runner = CliRunner()
-    result = runner.invoke(app, ["iterate", "--warehouse", str(tmp_path), "--address", "auto"])
-    assert result.exit_code == 2 and "--address needs --engine ray" in result.output
-    result = runner.invoke(app, ["iterate", "--warehouse", str(tmp_path), "--engine", "spark"])
-    assert result.exit_code == 2 and "choose local or ray" in result.output
-    assert not (tmp_path / "models").exists()

@@ -14,6 +14,8 @@ from humpback_train.settings import preset
 
 from inference.prompts.chat import RESPONSE_HEAD, SEED_SYSTEM, render_prompt
 
+pytestmark = pytest.mark.train
+
 
 def test_training_rows_come_from_the_export_views_with_the_papers_system_prompt(seeded_warehouse) -> None:
     forward = build_training_data(seeded_warehouse, "forward")
@@ -52,6 +54,8 @@ def test_the_loss_mask_covers_only_the_output_tokens(tokenizer) -> None:
     ) == 64 - long_output.completion_mask[0].index(1)
 
 
+@pytest.mark.model
+@pytest.mark.timeout(600)  # about 80 s here: 8 steps, a GGUF export and both models' log-likelihoods
 def test_training_lowers_the_loss_and_the_gguf_export_keeps_the_gain(
     seeded_warehouse, base_model, tokenizer, tmp_path: Path
 ) -> None:
