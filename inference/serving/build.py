@@ -39,6 +39,8 @@ SERVER_OPTIONS = (
     "-DLLAVA_BUILD=OFF",
 )
 COMPILE = re.compile(r"Building (?:C|CXX) object")  # one per file compiled, in both generators' output
+PERCENT = re.compile(r"^\[\s*(\d+)%\]")  # the Unix Makefiles generator's progress
+
 
 class BuildError(RuntimeError):
     pass
@@ -98,29 +100,36 @@ def _cached(cache: Path, name: str) -> str:
 
 
 def _run_logged(command: list[str], log: IO[str], planned: int) -> int:
-    """Run `command` with its output in `log`; when it compiles `planned` files, show how many are done,
-    the rate and an estimate of the time left, on one line."""
+    """Run `command` with its output in `log`; when it compiles, show the files done, the percentage
+    make reports for the target, the rate and an estimate of the time left, on one line."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
-    started, done = time.monotonic(), 0
+    started, done, first_percent, percent = time.monotonic(), 0, None, None
     for line in process.stdout:
         log.write(line)
+        reported = PERCENT.match(line)
+        if reported:  # make's own progress over the target's steps, the built ones included
+            percent = int(reported.group(1))
+            first_percent = percent if first_percent is None else first_percent
         if planned and COMPILE.search(line):
             done += 1
             elapsed = time.monotonic() - started
-            # the dry run misses a few files (those its skipped dependency scans would add)
-            left = "nearly done"
-            if done < planned:
-                left = f"about {elapsed / done * (planned - done) / 60:.0f} min left"
+            if percent is not None and first_percent is not None and percent > first_percent:
+                share = (percent - first_percent) / max(100 - first_percent, 1)
+                progress = f"{percent}%, {done} files"
+                left = f"about {elapsed / share * (1 - share) / 60:.0f} min left"
+            else:  # a generator without percentages: the dry run's count, which misses a few files
+                progress = f"{done}/{planned} files"
+                left = f"about {elapsed / done * max(planned - done, 0) / 60:.0f} min left"
             print(
-                f"\r  {done}/{planned} files, {elapsed / 60:.1f} min, {done / elapsed * 60:.0f} files/min, "
-                f"{left}   ",
+                f"\r  {progress}, {elapsed / 60:.1f} min, {done / elapsed * 60:.0f} files/min, {left}   ",
                 end="",
                 flush=True,
             )
     if done:
         print()
     return process.wait()
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
