@@ -40,6 +40,9 @@ LLAMA_SERVER := $(BIN)/llama-server
 TASKS ?=
 TARGET ?= 8
 K ?= 4
+# benchmarks/data_value.py's folder (its pipeline, models and figures, kept to resume) and budget
+DATA_VALUE_DIR ?= bench-data-value
+DATA_VALUE_BUDGET ?= small
 FORMAT ?= chat
 MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SERVER),--server $(SERVER))
 # Training (the separate package in training/): PRESET tiny | cpu | paper; ITERATE_ARGS for the rest.
@@ -210,7 +213,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) $(TRAIN_STAMP)
 	$(BIN)/python -m benchmarks.etl_vs_datatrove
 	$(BIN)/python -m benchmarks.etl_fidelity
 	$(BIN)/python -m benchmarks.dedup_recall
@@ -224,9 +227,12 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.served_vs_in_process
 	$(BIN)/python -m benchmarks.curation_quality
 	$(BIN)/python -m benchmarks.augmentation_quality
+	$(BIN)/python -m benchmarks.likelihood_vs_curation
+	$(BIN)/python -m benchmarks.data_value --out $(DATA_VALUE_DIR) --budget $(DATA_VALUE_BUDGET)
 
 bench-training: $(TRAIN_STAMP)
 	$(BIN)/python -m benchmarks.training_lora_vs_full
+	$(BIN)/python -m benchmarks.training_throughput
 
 clean:
 	rm -rf $(WAREHOUSE) $(SAMPLE_WARC)

@@ -56,6 +56,20 @@ def work_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.humpback-score"
 
 
+def with_pair_keys(rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` (etl.seeds.loaders.PAIR_ROWS) with `pair_key`: XXH3-128 of each row's line, item and
+    texts, the key under which a rerun finds the row's results."""
+    key = pl.concat_str(
+        [pl.col("line"), pl.col("item"), pl.col("instruction").fill_null(""), pl.col("output").fill_null("")],
+        separator="\x00",
+    )
+    return rows.with_columns(
+        pair_key=key.map_batches(
+            lambda keys: pl.Series([xxhash.xxh3_128_hexdigest(k.encode()) for k in keys])
+        )
+    )
+
+
 def score_file(
     rows: pl.DataFrame,
     out: Path | str,
@@ -73,17 +87,7 @@ def score_file(
     out = Path(out)
     if out.suffix not in OUTPUT_FORMATS:
         raise ValueError(f"the output must end in {' or '.join(OUTPUT_FORMATS)}, got {out.name}")
-    keyed = rows.with_columns(
-        pair_key=pl.concat_str(
-            [
-                pl.col("line"),
-                pl.col("item"),
-                pl.col("instruction").fill_null(""),
-                pl.col("output").fill_null(""),
-            ],
-            separator="\x00",
-        ).map_batches(lambda keys: pl.Series([xxhash.xxh3_128_hexdigest(k.encode()) for k in keys]))
-    )
+    keyed = with_pair_keys(rows)
     report = ScoreFileReport(out=out, rows=keyed.height)
     rater, report.calibration_fitted = make_rater(
         engine, mode, seeds=seeds, likelihood_tokens=likelihood_tokens, show_progress=show_progress

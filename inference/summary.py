@@ -10,6 +10,7 @@ from warehouse.compact import CompactReport
 if TYPE_CHECKING:
     from inference.curation.calibration import Calibration
     from inference.eval.run import EvalReport
+    from inference.likelihood import Comparison
     from inference.score import ScoreFileReport
     from inference.self_instruct.run import SelfInstructReport
 
@@ -28,7 +29,7 @@ def format_stage(report: StageReport) -> str:
             f"generated {made:,} ({made / report.seconds:,.1f}/s)"
         )
     if report.computed == 0 and report.already_done == 0:
-        if report.stage.startswith(("self-instruct", "answers", "judge")):
+        if report.stage.startswith(("self-instruct", "answers", "judge", "likelihood")):
             lines.append("  nothing to do")
         else:
             source = (
@@ -140,4 +141,24 @@ def format_eval(report: EvalReport) -> str:
     if unjudged:
         lines.append(f"  {unjudged:,} prompts not judged (an answer is missing or a verdict unscored)")
     lines.append("  ties: the two orders disagreed; the win rate counts a tie as half")
+    return "\n".join(lines)
+
+
+def format_likelihood(comparison: Comparison) -> str:
+    """The stages, then each model's mean log-likelihood per output token with its interval, and its paired
+    difference against the first model."""
+    lines = []
+    for stage in comparison.stages:
+        lines.append(f"{stage.extra.get('model_name', stage.model)}:")
+        lines += ["  " + line for line in format_stage(stage).splitlines()]
+    summary = comparison.summary
+    statuses = ", ".join(f"{k}={v:,}" for k, v in summary.statuses.items())
+    n = summary.models[0].n if summary.models else 0
+    lines.append(f"mean log-likelihood per output token, on the {n:,} pairs every model read ({statuses}):")
+    width = max(len(m.model) for m in summary.models)
+    for index, m in enumerate(summary.models):
+        line = f"  {m.model:<{width}}  {m.mean:8.4f}  [{m.ci[0]:.4f}, {m.ci[1]:.4f}]"
+        if index:
+            line += f"  vs first {m.diff_vs_first:+.4f}  [{m.diff_ci[0]:+.4f}, {m.diff_ci[1]:+.4f}]"
+        lines.append(line)
     return "\n".join(lines)

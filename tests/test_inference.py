@@ -190,3 +190,27 @@ def test_the_fake_engine_keeps_the_real_engines_contract(engine) -> None:
         assert all(d.completion_tokens <= 8 and (d.stopped or d.completion_tokens == 8) for d in draws)
         [again] = model.sample("Write a request.\n", ["Reply: red\nRequest:"], sampling, [[1, 2]], ["\n"])
         assert [d.text for d in again] == [d.text for d in draws], "a seed repeats its sample"
+
+
+# Reference likelihoods (`humpback likelihood`) --------------------------------------------------------
+def test_the_model_finds_reference_answers_likelier_after_their_own_instructions(
+    engine, shared: Path, tmp_path: Path
+) -> None:
+    from etl.seeds.loaders import read_pair_rows
+    from inference.likelihood import LikelihoodPrompt, reference_likelihoods
+    from inference.score import with_pair_keys
+    from warehouse.store import Warehouse
+
+    dolly = read_pair_rows(shared / "seed" / "dolly_subset151_parsed.jsonl").filter(status="ok").head(12)
+    shuffled = dolly.with_columns(output=dolly["output"].shift(1, fill_value=dolly["output"][-1]))
+    prompt = LikelihoodPrompt.build("combined", 48)
+    store = Warehouse(tmp_path / "store")
+    values = {}
+    for name, rows in (("matched", dolly), ("shuffled", shuffled)):
+        report = reference_likelihoods(with_pair_keys(rows), engine, store, prompt, show_progress=False)
+        values[name] = report.values
+        assert (report.values["status"] == "ok").all() and report.stage.computed == 12
+    matched, mismatched = values["matched"]["loglik_per_token"], values["shuffled"]["loglik_per_token"]
+    assert ((matched < 0) & (matched > -12)).all() and (values["matched"]["output_tokens"] <= 48).all()
+    # on this model 11-12 of 12 (the answers' opening words follow from their questions)
+    assert (matched > mismatched).sum() >= 10

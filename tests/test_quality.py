@@ -132,6 +132,7 @@ def test_each_rule_is_declared_once_and_the_schema_settings_signals_and_reasons_
             assert rule.column in SIGNALS
             for schema in (SEGMENTS, STAGED_SEGMENTS):
                 assert schema.field(rule.column).type == rule.dtype
+
     # a good segment passes every rule; each rule, its thresholds pushed past any segment, fails it
     def fired(text: str, settings: QualitySettings) -> list[str]:
         frame = quality_metrics(pl.DataFrame({"header": ["A header"], "text": [text], "lang": ["en"]}))

@@ -86,10 +86,12 @@ def test_report_draws_every_chart_inside_the_page(scored_warehouse, browser: Bro
         box = image.bounding_box()
         assert box and box["width"] > 300 and box["height"] > 150, (name, box)
         assert inked_share(image.screenshot()) > 0.02, f"{name} looks blank"
-    # what this warehouse cannot have: no pairwise evaluation ran (tests/test_eval.py draws it), and its
-    # scores are direct, by a made-up model: no calibration, no benchmark figures (tests/test_curation.py)
-    assert page.locator("[data-missing]").count() == 2
+    # what this warehouse cannot have: no pairwise evaluation ran (tests/test_eval.py draws it), no
+    # data-value run (below), and its scores are direct, by a made-up model: no calibration, no
+    # benchmark figures (tests/test_curation.py)
+    assert page.locator("[data-missing]").count() == 3
     assert page.locator("[data-missing=evaluations]").count() == 1
+    assert page.locator("[data-missing=data_value]").count() == 1
     assert page.locator("[data-missing=curation-quality]").count() == 1
     assert all(url.startswith(("file:", "data:")) for url in requested), "the page must be self-contained"
 
@@ -137,6 +139,45 @@ def test_the_report_shows_the_curation_benchmark_of_the_model_it_measured(
     assert 'id="benchmark"' in page and "calibrated (embedded seeds)" in page
     table = page.split('id="benchmark"')[1].split("</table>")[0]
     assert table.count("<tr>") == 1 + len(figures["modes"]), "a row per measured mode"
+
+
+def test_the_report_shows_the_newest_data_value_run(tmp_path: Path) -> None:
+    """benchmarks/data_value.py's rows: the newest run's report half, a row per variant, and the chart."""
+    from datetime import UTC, datetime, timedelta
+
+    from warehouse.schemas import DATA_VALUE
+
+    store = Warehouse(tmp_path / "wh")
+    store.root.mkdir()
+    variants = ["seeds", "curated", "random", "all", "curated-untagged"]
+
+    def run(run_id: str, age: int, budget: str) -> pa.Table:
+        rows = [
+            {
+                "run_id": run_id, "budget": budget, "half": half, "variant": v, "training_seeds": 3,
+                "steps": 12, "train_rows": 90 + i, "augmented_rows": 10 * i, "pairs": 60,
+                "mean": -2.0 + i / 10,
+                "vs_seeds": i / 10, "vs_seeds_low": i / 10 - 0.05, "vs_seeds_high": i / 10 + 0.05,
+                "vs_random": 0.01 * i, "vs_random_low": -0.02, "vs_random_high": 0.01 * i + 0.03,
+                "judge_win_rate": judged and 0.5, "judge_ci_low": judged and 0.4,
+                "judge_ci_high": judged and 0.6, "judge_prompts": judged and 12,
+                "created_at": datetime.now(UTC) - timedelta(hours=age),
+            }
+            for half in ("tune", "report")
+            for i, v in enumerate(variants)
+            for judged in [None if v == "seeds" else True]
+        ]  # fmt: skip
+        return pa.Table.from_pylist(rows, schema=DATA_VALUE)
+
+    store.append_part("data_value", run("old", 5, "small"), "old")
+    store.append_part("data_value", run("new", 1, "full"), "new")
+    page = build_report(store, tmp_path / "r.html").path.read_text()
+    assert 'data-chart="data_value"' in page
+    table = page.split('id="data-value-table"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + len(variants), "the newest run's report half: a row per variant"
+    assert [line.split("</td>")[0] for line in table.split("<tr><td>")[1:]] == variants
+    assert "+0.4000 [+0.3500, +0.4500]" in table and "50.0% [40.0, 60.0]" in table
+    assert "full budget: 3 training seeds" in page
 
 
 @pytest.mark.browser
@@ -190,8 +231,8 @@ def test_report_on_an_empty_warehouse_says_what_is_missing(browser: Browser, tmp
     assert made.returncode == 0, made.stderr
     assert "0 charts" in made.stdout and "no scores chart: no pair has been scored yet" in made.stdout
     page, _ = open_page(browser, tmp_path / "empty" / "report.html")
-    # the charts, the evaluation chart, curation quality, samples and models
-    assert page.locator("[data-missing]").count() == len(CHARTS) + 4
+    # the charts, the evaluation and data-value charts, curation quality, samples and models
+    assert page.locator("[data-missing]").count() == len(CHARTS) + 5
     assert not page.locator("img").count()
     page.close()
 

@@ -409,6 +409,83 @@ def test_a_killed_score_run_resumes_without_rescoring(tmp_path: Path) -> None:
     assert result["score"].is_not_null().all()
 
 
+def _pairs_file(path: Path, pairs: list[tuple[str, str]], extra: list[str] = ()) -> Path:
+    lines = [json.dumps({"id": i, "instruction": q, "output": a}) for i, (q, a) in enumerate(pairs)]
+    path.write_text("\n".join([*lines, *extra]) + "\n")
+    return path
+
+
+def test_likelihood_measures_each_model_on_every_pair_and_keeps_bad_rows(
+    fake_engines, tmp_path: Path
+) -> None:
+    pairs = seed_pairs(12)
+    bad = ["{broken", json.dumps({"id": "empty", "instruction": "Say hi.", "output": " "})]
+    source = _pairs_file(tmp_path / "pairs.jsonl", pairs, bad)
+    shuffled = _pairs_file(
+        tmp_path / "shuffled.jsonl", [(q, pairs[i - 1][1]) for i, (q, _) in enumerate(pairs)]
+    )
+    models = [tmp_path / "a.gguf", tmp_path / "b.gguf"]
+    for model in models:
+        model.write_bytes(b"")  # the fake engine opens any file
+    means = {}
+    for name, path in (("matched", source), ("shuffled", shuffled)):
+        out = tmp_path / f"{name}.json"
+        args = [
+            "likelihood",
+            str(path),
+            "--model",
+            str(models[0]),
+            "--model",
+            str(models[1]),
+            "--out",
+            str(out),
+        ]
+        result = CliRunner().invoke(app, [*args, "--no-progress"])
+        assert result.exit_code == 0, result.output
+        document = json.loads(out.read_text())
+        first, second = document["models"]
+        assert [first["model"], second["model"]] == [str(m) for m in models]
+        assert first["n"] == second["n"] == 12 and first["diff_vs_first"] == 0 and first["diff_ci"] == [0, 0]
+        assert first["ci"][0] < first["mean"] < first["ci"][1] < 0
+        means[name] = first["mean"]
+        assert not (tmp_path / f".{name}.json.humpback-likelihood").exists(), "the work folder goes"
+    rows = json.loads((tmp_path / "matched.json").read_text())["pairs"]
+    assert [r["id"] for r in rows] == [*range(12), None, "empty"], "every input row, in order"
+    assert [r["status"] for r in rows[-2:]] == ["invalid_json", "empty_output"]
+    assert all(v is None for r in rows[-2:] for v in r["values"].values())
+    assert all(r["values"][str(models[0])] < 0 for r in rows[:12])
+    assert "mean log-likelihood per output token, on the 12 pairs" in result.output
+    # the output is read after its own instruction: the fake engine finds words it has seen likelier
+    assert means["matched"] > means["shuffled"]
+
+
+def test_likelihood_resumes_from_its_store_and_names_a_missing_model(fake_engines, tmp_path: Path) -> None:
+    from etl.seeds.loaders import read_pair_rows
+    from inference.engines import open_engine
+    from inference.likelihood import LikelihoodPrompt, compare_models
+
+    rows = read_pair_rows(_pairs_file(tmp_path / "pairs.jsonl", seed_pairs(10)))
+    store = Warehouse(tmp_path / "store")
+    prompt = LikelihoodPrompt.build("combined", 64)
+    first = compare_models(
+        rows, ["m"], lambda _: open_engine(), store, prompt, batch_rows=4, show_progress=False
+    )
+    again = compare_models(
+        rows, ["m"], lambda _: open_engine(), store, prompt, batch_rows=4, show_progress=False
+    )
+    assert first.stages[0].computed == 10 and again.stages[0].computed == 0
+    assert again.stages[0].already_done == 10
+    assert again.summary.pairs.equals(first.summary.pairs)
+    other = LikelihoodPrompt.build("none", 64)  # another prompt is another value
+    third = compare_models(
+        rows, ["m"], lambda _: open_engine(), store, other, batch_rows=4, show_progress=False
+    )
+    assert third.stages[0].computed == 10
+
+    result = CliRunner().invoke(app, ["likelihood", str(tmp_path / "pairs.jsonl"), "--model", "nowhere.gguf"])
+    assert result.exit_code != 0 and "nowhere.gguf" in result.output
+
+
 # The loop's command -------------------------------------------------------------------------------------
 def test_iterate_rejects_ray_options_without_ray_before_training(tmp_path: Path) -> None:
     """A wrong engine option fails at once, not after the backward model's minutes of training."""

@@ -47,6 +47,37 @@ def test_candidates_and_curated_sets_at_whole_and_fractional_thresholds(warehous
     assert rows(store, "SELECT * FROM curated(1, 4)").height == sum(s >= 4 for s, _ in ITERATION_1)
 
 
+def test_a_model_trained_outside_the_loop_leaves_the_curated_sets_alone(warehouse, tmp_path: Path) -> None:
+    """A registered forward model speaks for its iteration: A_k there counts only its scores. A model of an
+    experiment (benchmarks/data_value.py) is registered at iteration -1, which no iteration reads."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from warehouse.schemas import MODELS
+
+    store, _ = warehouse
+    copy = Warehouse(tmp_path / "wh")
+    shutil.copytree(store.root, copy.root, symlinks=True)
+    curated = sum(s >= 4 for s, _ in ITERATION_0)
+
+    def register(iteration: int) -> None:
+        row = {f.name: None for f in MODELS} | {
+            "gguf_sha256": f"experiment-{iteration}", "name": "curated-0", "role": "forward",
+            "iteration": iteration, "artifact_key": "k", "base_model": "b", "base_source": "b",
+            "train_data": "d", "train_data_hash": "h", "train_rows": 1, "seed_rows": 1, "augmented_rows": 0,
+            "heldout_rows": 0, "method": "lora", "settings": "{}", "prompt_format": "f", "steps": 1,
+            "train_tokens": 1, "train_seconds": 1.0, "gguf_path": "x.gguf", "gguf_type": "q8_0",
+            "batch_id": f"b{iteration}", "created_at": datetime.now(UTC),
+        }  # fmt: skip
+        copy.append_part("models", pa.Table.from_pylist([row], schema=MODELS), f"m{iteration}")
+
+    register(-1)
+    assert rows(copy, "SELECT * FROM curated(0, 4)").height == curated
+    register(0)  # a model of iteration 0 that scored nothing: its A_4 is empty
+    assert rows(copy, "SELECT * FROM curated(0, 4)").height == 0
+
+
 def test_iteration_diff_lists_changed_scores_and_curated_status(warehouse) -> None:
     store, _ = warehouse
     diff = rows(store, "SELECT * FROM iteration_diff(0, 4) ORDER BY segment_id")

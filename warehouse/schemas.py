@@ -179,6 +179,18 @@ PAIR_SCORES = pa.schema(
     ]
 )
 
+# `humpback likelihood`'s work folder: each reference pair's mean log-likelihood per output token under
+# one model, committed batch by batch so a killed run resumes.
+REFERENCE_LIKELIHOODS = pa.schema(
+    [
+        pa.field("pair_key", pa.string(), nullable=False),  # XXH3-128 of the row's line, item and texts
+        pa.field("status", pa.string(), nullable=False),  # ok, or why the pair has no value
+        pa.field("loglik_per_token", pa.float64()),  # mean log p(output token | instruction, earlier tokens)
+        pa.field("output_tokens", pa.int32()),  # the output tokens scored
+        *_MODEL_PROVENANCE,
+    ]
+)
+
 # Self-Instruct (inference/self_instruct/): seed tasks, generated instructions, their classification and
 # instances, the ratings of the instances, and `tasks`, the pool assembled from all of them.
 INSTANCE = pa.struct([pa.field("input", pa.string()), pa.field("output", pa.string())])
@@ -393,6 +405,34 @@ MODELS = pa.schema(
     ]
 )
 
+# benchmarks/data_value.py: forward models trained on each kind of data, measured on held-out human answers
+# (the mean log-likelihood per output token) and by the judge against the seeds-only model.
+DATA_VALUE = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),  # XXH3-128 of the run's settings and models
+        pa.field("budget", pa.string(), nullable=False),  # small | full
+        pa.field("half", pa.string(), nullable=False),  # the reference set's tune | report half, or all
+        pa.field("variant", pa.string(), nullable=False),  # seeds | curated | random | all | curated-untagged
+        pa.field("training_seeds", pa.int32(), nullable=False),
+        pa.field("steps", pa.int32(), nullable=False),  # optimiser steps of every model
+        pa.field("train_rows", pa.int64(), nullable=False),  # of the first training seed's model
+        pa.field("augmented_rows", pa.int64(), nullable=False),
+        pa.field("pairs", pa.int32(), nullable=False),  # reference pairs every model read
+        pa.field("mean", pa.float64(), nullable=False),  # over pairs and training seeds
+        pa.field("vs_seeds", pa.float64(), nullable=False),  # mean difference against the seeds-only models
+        pa.field("vs_seeds_low", pa.float64(), nullable=False),  # its 95% interval over pairs and seeds
+        pa.field("vs_seeds_high", pa.float64(), nullable=False),
+        pa.field("vs_random", pa.float64(), nullable=False),  # against seeds + random pairs of A_k's size
+        pa.field("vs_random_low", pa.float64(), nullable=False),
+        pa.field("vs_random_high", pa.float64(), nullable=False),
+        pa.field("judge_win_rate", pa.float64()),  # against seeds-only, ties as half; null: not judged
+        pa.field("judge_ci_low", pa.float64()),
+        pa.field("judge_ci_high", pa.float64()),
+        pa.field("judge_prompts", pa.int32()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "documents": DOCUMENTS,
     "segments": SEGMENTS,
@@ -412,6 +452,7 @@ TABLES: dict[str, pa.Schema] = {
     "eval_runs": EVAL_RUNS,
     "eval_answers": EVAL_ANSWERS,
     "eval_judgments": EVAL_JUDGMENTS,
+    "data_value": DATA_VALUE,
 }
 
 # Which tables `humpback compact` and the end of a model stage's run may merge into fewer, bigger files
@@ -449,4 +490,5 @@ NOT_COMPACTED: dict[str, str] = {
     "models": "registry: re-registering a model rewrites its part by name",
     "eval_prompts": "a prompt set's part is named by the set: registering it again replaces it",
     "eval_runs": "part-<eval_id>: a rerun of an evaluation replaces its row by file name",
+    "data_value": "part-<run_id>: a benchmark run's rows, replaced by file name when it is run again",
 }

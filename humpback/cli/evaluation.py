@@ -119,3 +119,73 @@ def eval_command(
     except (OSError, ValueError, RuntimeError, WarehouseBusy) as exc:
         raise fail(exc) from exc
     typer.echo(format_eval(report))
+
+
+def likelihood_command(
+    pairs: Annotated[
+        Path,
+        typer.Argument(
+            help="Held-out pairs, JSONL(.gz) or Parquet, in any shape `humpback score` reads.",
+        ),
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A GGUF file to measure; repeatable, the first is the reference of the differences. "
+            "Default: the embedded model.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the models and every pair's values as JSON.", show_default=False),
+    ] = None,
+    system: Annotated[
+        str, typer.Option(help="The system prompt of the chat format: seed | web | combined | none.")
+    ] = "combined",
+    max_output_tokens: Annotated[
+        int, typer.Option(help="Score at most this many tokens of an output.")
+    ] = 256,
+    threads: ThreadsOption = None,
+    batch_rows: BatchRowsOption = 16,
+    progress: ProgressOption = True,
+) -> None:
+    """Mean log-likelihood per token of reference outputs under each model, in the chat format the engine
+    fine-tunes: one prefill per pair, no sampling; a killed run with --out resumes."""
+    import shutil
+    import tempfile
+
+    from etl.seeds.loaders import read_pair_rows
+    from inference.likelihood import LikelihoodPrompt, compare_models, work_dir, write_json
+    from inference.summary import format_likelihood
+    from warehouse.store import Warehouse, WarehouseBusy
+
+    if not pairs.is_file():
+        raise typer.BadParameter(f"file not found: {pairs}")
+    models = model or [None]
+    missing = [m for m in models if m is not None and not Path(m).is_file()]
+    if missing:
+        raise typer.BadParameter(f"file not found: {', '.join(missing)}", param_hint="--model")
+    try:
+        prompt = LikelihoodPrompt.build(system, max_output_tokens)
+        rows = read_pair_rows(pairs)
+    except (OSError, ValueError) as exc:
+        raise fail(exc) from exc
+    work = work_dir(out) if out else Path(tempfile.mkdtemp(prefix="humpback-likelihood-"))
+
+    def open_model(name: str) -> Engine:
+        return StageEngine(None if name == "embedded" else name, None, 1, threads).open()
+
+    names = [m or "embedded" for m in models]
+    try:
+        comparison = compare_models(
+            rows, names, open_model, Warehouse(work), prompt, batch_rows=batch_rows, show_progress=progress
+        )
+    except (OSError, ValueError, RuntimeError, WarehouseBusy) as exc:
+        raise fail(exc) from exc
+    if out:
+        write_json(comparison, out)
+    shutil.rmtree(work, ignore_errors=True)  # the output holds every value
+    typer.echo(format_likelihood(comparison))
+    if out:
+        typer.echo(f"wrote {out}")

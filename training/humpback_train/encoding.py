@@ -44,6 +44,8 @@ def encode(tokenizer, prompts: pl.Series, completions: pl.Series, max_length: in
     eos = tokenizer.eos_token_id
     input_ids, masks = [], []
     prompt_cut = completion_cut = 0
+    if prompts.is_empty():  # e.g. no held-out rows: a tokenizer fails on an empty batch
+        return Encoded(input_ids, masks, prompt_cut, completion_cut)
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
     all_prompt_ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     for prompt, prompt_ids, completion in zip(prompts, all_prompt_ids, completion_ids, strict=True):

@@ -80,6 +80,14 @@ def build_training_data(
     heldout_max: int = 64,
 ) -> TrainingData:
     frame, source = read_rows(warehouse, role, after_iteration, k, mode)
+    return training_data(frame, source, heldout_fraction=heldout_fraction, heldout_max=heldout_max)
+
+
+def training_data(
+    frame: pl.DataFrame, source: str, *, heldout_fraction: float = 0.05, heldout_max: int = 64
+) -> TrainingData:
+    """Rows (origin, row_id, instruction, output, system) rendered as the model stages prompt, with their
+    held-out split and the hash that keys the trained model."""
     rows = frame.select(
         "origin",
         "row_id",

@@ -68,6 +68,20 @@ def _optimizer(model, settings: TrainSettings, steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def use_bf16(mixed_precision: str, gpu: bool) -> bool:
+    """Whether to train with bf16 autocast: asked for, or `auto` and computed natively here."""
+    import torch
+
+    if mixed_precision not in ("auto", "bf16", "no"):
+        raise ValueError(f"unknown mixed precision {mixed_precision!r}; choose auto, bf16 or no")
+    if mixed_precision != "auto":
+        return mixed_precision == "bf16"
+    if gpu:
+        return torch.cuda.is_bf16_supported()
+    native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # oneDNN's own check
+    return bool(native and native())
+
+
 def prepare_model(model, settings: TrainSettings):
     if settings.method == "full":
         return model
@@ -85,35 +99,62 @@ def prepare_model(model, settings: TrainSettings):
     return get_peft_model(model, config)
 
 
+LOSS_CHUNK = 512  # completion positions per slice of the output layer: 512 x 262,144 floats is 0.5 GB
+
+
+def _causal_lm(model):
+    """The transformers causal LM inside a PEFT wrapper (its LoRA layers are in place in it)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def completion_loss(model, inputs: dict, num_items_in_batch: int | None = None):
-    """Cross-entropy over completion tokens, with the vocabulary projection run only where it is needed.
+    """Cross-entropy over completion tokens, with the vocabulary projection only where a token is learned.
 
     The output layer of a small model with a large vocabulary (Gemma 3: 262k tokens) costs more than the
-    rest of the network; prompt and padding positions are never scored, so their logits are not made.
+    rest of the network, so the decoder's hidden states are gathered at the completion positions alone
+    (never a prompt's or padding), and projected in slices whose logits are recomputed in the backward
+    pass instead of kept: the memory of the loss no longer grows with the batch.
     """
     import torch
+    from torch.utils.checkpoint import checkpoint
 
+    lm = _causal_lm(model)
     labels = inputs["labels"]
     targets = labels[:, 1:]
-    positions = torch.nonzero((targets != -100).any(dim=0)).flatten()  # p predicts token p + 1
-    outputs = model(
-        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=positions
-    )
-    logits = outputs.logits.float()
-    picked = targets[:, positions]
-    total = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), picked.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-    count = num_items_in_batch if num_items_in_batch is not None else (picked != -100).sum()
+    where = targets != -100  # position p predicts token p + 1
+    decoder = lm.get_decoder()
+    hidden = decoder(
+        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+    ).last_hidden_state
+    picked_hidden = hidden[:, :-1][where]
+    picked = targets[where]
+    head = lm.get_output_embeddings()
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+
+    def slice_loss(states, tokens):
+        logits = head(states).float()
+        if cap is not None:  # as the model's own forward does (Gemma 2)
+            logits = torch.tanh(logits / cap) * cap
+        return torch.nn.functional.cross_entropy(logits, tokens, reduction="sum")
+
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, len(picked), LOSS_CHUNK):
+        states, tokens = picked_hidden[start : start + LOSS_CHUNK], picked[start : start + LOSS_CHUNK]
+        total = total + checkpoint(slice_loss, states, tokens, use_reentrant=False)
+    count = num_items_in_batch if num_items_in_batch is not None else len(picked)
     return total / count
 
 
-def _trainer_class():
+def _trainer_class(cpu_bf16: bool):
+    """TRL's trainer with our loss; `cpu_bf16`: the forward pass under bf16 autocast on the CPU, which
+    the trainer's own `bf16` flag does not turn on there."""
+    import torch
     from trl import SFTTrainer
 
     class CompletionLossTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = completion_loss(model, inputs, num_items_in_batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
+                loss = completion_loss(model, inputs, num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
     return CompletionLossTrainer
@@ -143,6 +184,7 @@ def fit(
     model = prepare_model(model, settings)
     dataset = Dataset.from_dict({"input_ids": encoded.input_ids, "completion_mask": encoded.completion_mask})
     gpu = torch.cuda.is_available()
+    bf16 = use_bf16(settings.mixed_precision, gpu)
     args = SFTConfig(
         output_dir=str(work_dir),
         per_device_train_batch_size=micro,
@@ -158,9 +200,10 @@ def fit(
         seed=settings.seed,
         data_seed=settings.seed,
         use_cpu=not gpu,
-        bf16=gpu and torch.cuda.is_bf16_supported(),
+        bf16=gpu and bf16,
         disable_tqdm=not show_progress,
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if settings.length_grouped else "random",
         remove_unused_columns=False,
     )
     losses: list[float] = []
@@ -173,7 +216,7 @@ def fit(
             if logs and "num_tokens" in logs:
                 tokens[0] = int(logs["num_tokens"])
 
-    trainer = _trainer_class()(
+    trainer = _trainer_class(cpu_bf16=bf16 and not gpu)(
         model=model,
         args=args,
         train_dataset=dataset,

@@ -26,6 +26,10 @@ from inference.models import file_sha256
 from inference.prompts.chat import FORMAT
 from warehouse.store import Warehouse
 
+# The iteration of a model trained outside the loop (an experiment, benchmarks/data_value.py): the marts
+# count a registered forward model's rows only at its own iteration (active_models), and the loop's are 0 up.
+OUTSIDE_THE_LOOP = -1
+
 
 def model_name(role: str, iteration: int) -> str:
     return "M_yx" if role == "backward" else f"M{iteration}"
@@ -45,14 +49,17 @@ def train_model(
     base: BaseModel | str | Path | None = None,
     k: float = 4,
     mode: str = "direct",
+    data: TrainingData | None = None,
+    name: str | None = None,
     show_progress: bool = True,
     log=print,
 ) -> dict[str, object]:
     """The backward model (role "backward", trained on the swapped seed pairs), or the forward model M_t
-    (trained on the seed pairs and A_k of iteration t - 1; M0 on the seeds alone). Returns its row."""
+    (trained on the seed pairs and A_k of iteration t - 1; M0 on the seeds alone). Returns its row.
+    `data` and `name`: other rows and the model's name, for an experiment (benchmarks/data_value.py)."""
     base = base if isinstance(base, BaseModel) else resolve_base(base)
-    name = model_name(role, iteration)
-    data = build_training_data(
+    name = name or model_name(role, iteration)
+    data = data or build_training_data(
         warehouse,
         role,
         after_iteration=iteration - 1 if role == "forward" else -1,

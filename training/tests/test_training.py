@@ -48,10 +48,54 @@ def test_the_loss_mask_covers_only_the_output_tokens(tokenizer) -> None:
     assert (
         encoded.prompt_cut == 1 and encoded.completion_cut == 0
     )  # the long prompt lost text, not its output
+    none = encode(tokenizer, pl.Series([], dtype=pl.String), pl.Series([], dtype=pl.String), max_length=64)
+    assert none.input_ids == [] and none.n_tokens == 0, "no held-out rows: nothing to encode"
     long_output = encode(tokenizer, prompts[:1], pl.Series(["word " * 200]), max_length=64)
     assert long_output.completion_cut == 1 and sum(
         long_output.completion_mask[0]
     ) == 64 - long_output.completion_mask[0].index(1)
+
+
+def test_the_completion_loss_is_the_models_own_loss_on_completion_tokens(base_model, tokenizer) -> None:
+    """The loss gathers the completion positions and projects them in slices; it must equal transformers'
+    own loss over the same labels, in value and in gradient, and stay close under bf16 autocast."""
+    import torch
+    from humpback_train import fit
+    from humpback_train.base_model import load_model
+
+    prompts = pl.Series(
+        [render_prompt("Name a primary colour.", SEED_SYSTEM), render_prompt("Count to three.")]
+    )
+    completions = pl.Series(["Red, as in a fire engine.", "One, two, three."])
+    encoded = encode(tokenizer, prompts, completions, max_length=64)
+    width = max(len(ids) for ids in encoded.input_ids)
+    ids = torch.tensor([row + [0] * (width - len(row)) for row in encoded.input_ids])
+    mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in encoded.input_ids])
+    learned = torch.tensor([m + [0] * (width - len(m)) for m in encoded.completion_mask]).bool()
+    labels = torch.where(learned, ids, torch.tensor(-100))
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    model = fit.prepare_model(load_model(base_model), preset("tiny"))
+    model.eval()  # no LoRA dropout: both losses see the same network
+
+    def loss_and_grad(compute) -> tuple[float, torch.Tensor]:
+        model.zero_grad()
+        loss = compute()
+        loss.backward()
+        lora = next(p for n, p in model.named_parameters() if "lora_B" in n)
+        return loss.item(), lora.grad.clone()
+
+    ours, our_grad = loss_and_grad(lambda: fit.completion_loss(model, inputs))
+    theirs, their_grad = loss_and_grad(lambda: model(**inputs).loss)
+    assert ours == pytest.approx(theirs, rel=1e-5) and 0 < ours < 20
+    assert torch.allclose(our_grad, their_grad, rtol=1e-3, atol=1e-7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = float(fit.completion_loss(model, inputs))
+    assert mixed == pytest.approx(ours, rel=0.02)  # measured: within 0.1%
+    fit.LOSS_CHUNK, chunk = 3, fit.LOSS_CHUNK  # many slices give the same sum
+    try:
+        assert float(fit.completion_loss(model, inputs)) == pytest.approx(ours, rel=1e-5)
+    finally:
+        fit.LOSS_CHUNK = chunk
 
 
 @pytest.mark.model

@@ -99,6 +99,7 @@ def build_report(
             "lengths": load("lengths", **scope),
             "leading_verbs": load("leading_verbs", **scope, top=TOP_VERBS),
             "evaluations": load("evaluations", runs=EVAL_RUNS),
+            "data_value": load("data_value"),
         }
         statistics = load("data_statistics", iteration=iteration, mode=mode)
         samples = load("samples", **scope, per_score=SAMPLES_PER_SCORE)
@@ -120,6 +121,7 @@ def build_report(
         "lengths": (charts.lengths, "no seed or augmented pairs yet (humpback seed load, humpback augment)"),
         "leading_verbs": (charts.leading_verbs, "no instructions yet"),
         "evaluations": (charts.evaluations, "no pairwise evaluation yet (humpback eval)"),
+        "data_value": (charts.data_value, "no data-value run in this warehouse (benchmarks/data_value.py)"),
     }
     images: dict[str, str] = {}
     for name, (draw, why_missing) in drawers.items():
@@ -164,6 +166,7 @@ def build_report(
         benchmark=benchmark_figures(models.filter(pl.col("stage") == "curate")["model"].unique().to_list()),
         trained=trained.to_dicts(),
         evaluations=frames["evaluations"].filter(pl.col("category") == "all").to_dicts(),
+        data_value=frames["data_value"].to_dicts(),
     )
     write_text_atomic(page, out)  # a reader never sees half a page
     return result

@@ -199,3 +199,23 @@ def evaluations(frame: pl.DataFrame) -> str:
         axes.set_title(f"A: {a}  vs  B: {b}", fontsize=9)
     figure.tight_layout()
     return to_data_uri(figure)
+
+
+def data_value(frame: pl.DataFrame) -> str:
+    """The variants' reference likelihood against the seeds-only models and against the same-size random
+    sample: mean differences with their 95% intervals, around zero."""
+    figure, panels = plt.subplots(1, 2, figsize=(9, 0.4 * frame.height + 1.4), sharey=True)
+    y = np.arange(frame.height)
+    for axes, against in zip(panels, ("seeds", "random"), strict=True):
+        diff = frame[f"vs_{against}"].to_numpy()
+        low, high = frame[f"vs_{against}_low"].to_numpy(), frame[f"vs_{against}_high"].to_numpy()
+        axes.axvline(0, color="#888", linestyle="--", linewidth=1)
+        xerr = np.clip([diff - low, high - diff], 0, None)  # a percentile interval may miss its mean
+        axes.errorbar(diff, y, xerr=xerr, fmt="none", ecolor="#555", capsize=3)
+        axes.scatter(diff, y, color=PALETTE[0], zorder=3)
+        axes.set_yticks(y, frame["variant"].to_list())
+        axes.set_xlabel(f"difference from {against} (log-likelihood per token)")
+    panels[0].invert_yaxis()
+    figure.suptitle("Held-out reference answers: what each kind of data adds", fontweight="bold", fontsize=10)
+    figure.tight_layout()
+    return to_data_uri(figure)
