@@ -126,3 +126,15 @@ def wait_for_quiet(max_load: float, max_wait_s: float = 90.0, announce: bool = F
         if announce and not told:
             print(f"  waiting for a quiet machine (other load {load:.2f} cores) ...", flush=True)
             told = True
+
+
+def in_child(module: str, *args: str) -> dict:
+    """Run `python -m <module> <args>` from the repository (a process of its own, so its peak memory is
+    its own) and return the JSON object its last line of output prints; exit with its error if it fails."""
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit(f"{module} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

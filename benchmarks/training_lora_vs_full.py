@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import ROOT, SHARED_DATA, median
+from benchmarks.harness import SHARED_DATA, in_child, median
 
 OASST = SHARED_DATA / "seed" / "oasst_en_100_tree.jsonl"
 
@@ -70,14 +69,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"lora": [], "full": []}
     for repeat in range(args.repeats):
         for method in results:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", method, "--steps", str(args.steps)],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=ROOT,
-            )
-            run = json.loads(out.stdout.strip().splitlines()[-1])
+            run = in_child("benchmarks.training_lora_vs_full", "--child", method, "--steps", str(args.steps))
             results[method].append(run)
             print(
                 f"run {repeat + 1} {method:<4}: {run['tokens_per_second']:6.1f} tok/s "

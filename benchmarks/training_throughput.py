@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import ROOT, SHARED_DATA, median
+from benchmarks.harness import SHARED_DATA, in_child, median
 
 OASST = SHARED_DATA / "seed" / "oasst_en_100_tree.jsonl"
 ARMS = ("union-random", "gathered-random", "gathered-grouped", "gathered-grouped-bf16")
@@ -111,23 +110,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
     for repeat in range(args.repeats):
         for arm in arms:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.training_throughput",
-                    "--child",
-                    arm,
-                    "--steps",
-                    str(args.steps),
-                ],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            if out.returncode != 0:
-                sys.exit(f"{arm} failed:\n{out.stderr[-3000:]}")
-            run = json.loads(out.stdout.strip().splitlines()[-1])
+            run = in_child("benchmarks.training_throughput", "--child", arm, "--steps", str(args.steps))
             results[arm].append(run)
             print(
                 f"repeat {repeat + 1} {arm:<17} {run['tokens_per_second']:7.1f} tok/s  "

@@ -212,5 +212,6 @@ def test_the_model_finds_reference_answers_likelier_after_their_own_instructions
         assert (report.values["status"] == "ok").all() and report.stage.computed == 12
     matched, mismatched = values["matched"]["loglik_per_token"], values["shuffled"]["loglik_per_token"]
     assert ((matched < 0) & (matched > -12)).all() and (values["matched"]["output_tokens"] <= 48).all()
-    # on this model 11-12 of 12 (the answers' opening words follow from their questions)
-    assert (matched > mismatched).sum() >= 10
+    # measured 10 of 12 on the embedded model (no sampling: the same every run); a floor of 9 leaves
+    # another build's arithmetic some room
+    assert (matched > mismatched).sum() >= 9

@@ -121,7 +121,7 @@ def export_gguf(
         writer.add_file_type(file_type)
         for key, value in (metadata or {}).items():
             if isinstance(value, int):
-                writer.add_uint32(f"humpback.{key}", value)
+                writer.add_int32(f"humpback.{key}", value)  # signed: an experiment's iteration is -1
             else:
                 writer.add_string(f"humpback.{key}", str(value))
         for name, data in _gguf_tensors(state, arch, n_blocks, tied_embeddings):
