@@ -46,11 +46,13 @@ COLUMNS = {
 class Drawing:
     """How many draws a row gets: `candidates` per round, at most `attempts` rounds (a round after the
     first only for rows whose draws all failed). `rank` chooses among good candidates by likelihood
-    gain, and records the gain of the chosen one."""
+    gain, and records the gain of the chosen one. `questions_only`: a statement or a command fails
+    (`not_a_question`), the form a small backward model's segments answer; a large model's may pass."""
 
     candidates: int = 1
     attempts: int = 1
     rank: bool = True
+    questions_only: bool = True
 
     def __post_init__(self) -> None:
         if self.candidates < 1 or self.attempts < 1:
@@ -60,7 +62,8 @@ class Drawing:
     def label(self) -> str:
         """A short name for versions and reports: best-of-4x2 is 4 candidates, up to 2 rounds."""
         name = f"best-of-{self.candidates}x{self.attempts}"
-        return name if self.rank or self.candidates == 1 else f"{name}-first"
+        name = name if self.rank or self.candidates == 1 else f"{name}-first"
+        return name if self.questions_only else f"{name}-any-form"
 
 
 def draw_seed(run_seed: int, key: str, attempt: int, candidate: int) -> int:
@@ -103,7 +106,7 @@ def write_instructions(
         for i, row_seeds, row_samples in zip(todo, seeds, samples, strict=True):
             for seed, done in zip(row_seeds, row_samples, strict=True):
                 instruction, status = clean_instruction(
-                    done.text, done.stopped, examples, first_line=first_line
+                    done.text, done.stopped, examples, first_line, drawing.questions_only
                 )
                 draws[i].append((seed, done, instruction, status))
         todo = [i for i in todo if not any(status == OK for *_, status in draws[i])]

@@ -174,7 +174,11 @@ class FakeEngine:
         prompt = prefix + suffix
         draw = seed if sampling.temperature > 0 else 0
         rng = random.Random(_hash(f"{suffix}|{draw}"))
-        words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", suffix) if len(w) > 2] or ["thing"]
+        # the segment's words, less those that point at a text (a request built of them would fail
+        # augmentation's form check, answerable_form, as a real model's seldom does)
+        words = [
+            w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", suffix) if len(w) > 2 and w.lower() not in _POINTERS
+        ] or ["thing"]
         copy = rng.random() < self.copy_rate
         example = _example_after(prompt)
         if example is None:
@@ -202,6 +206,9 @@ class FakeEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+_POINTERS = frozenset({"this", "these", "those", "following", "above", "below"})
 
 
 def _candidate_probs(context: str, candidates: Sequence[str]) -> tuple[float, ...]:
@@ -236,7 +243,9 @@ def _fill(line: str, rng: random.Random, words: list[str], copy: bool, first: bo
         new = str(rng.randint(1, 5))
     else:
         n = max(2, min(len(stripped.split()), 12))
-        end = stripped[-1] if stripped and stripped[-1] in ".?!" else ""
+        # the request itself is a question, the form augmentation keeps (answerable_form); later lines
+        # keep their example's ending
+        end = "?" if first else stripped[-1] if stripped and stripped[-1] in ".?!" else ""
         new = _sentence(rng, words, n, end)
     return f"{label} {new}" if label else f" {new}"
 

@@ -39,7 +39,7 @@ def few_shot() -> tuple[pl.DataFrame, object, frozenset[str]]:
 
 def test_each_prompt_format_has_its_measured_drawing_and_options_override_it() -> None:
     assert choose_drawing("few-shot") == Drawing(candidates=4, attempts=2)
-    assert choose_drawing("chat") == Drawing(candidates=2, attempts=2), "the fine-tuned model needs fewer"
+    assert choose_drawing("chat") == Drawing(candidates=4, attempts=2)
     assert choose_drawing("chat", served=True) == Drawing(candidates=1, attempts=2), "no ranking by default"
     assert choose_drawing("few-shot", served=True, candidates=3) == Drawing(candidates=3, attempts=2)
     assert choose_drawing("chat", attempts=5).attempts == 5
@@ -105,3 +105,22 @@ def test_the_default_drawing_fails_less_and_fits_no_worse_than_one_draw(
     assert default["failures"] <= FAILURES_FLOOR, default["statuses"]
     assert default["retrieval"] >= plain["retrieval"] + RETRIEVAL_GAIN, (default, plain)
     assert default["retrieval"] >= RETRIEVAL_FLOOR * ceiling
+
+
+# The labelled set of real engine pairs (tests/data/answered_pairs) -------------------------------------
+def test_the_labelled_pairs_follow_their_rule_and_halves() -> None:
+    """Every row of the labelled set is readable by benchmarks/augmentation_answered.py: one reason of the
+    rule, a label that agrees with it, its page's half, and a third reading wherever two disagreed."""
+    from benchmarks.augmentation_answered import LABELS, REASONS, page_half, read_labels
+
+    rows = pl.read_ndjson(LABELS)
+    assert rows.height >= 300
+    assert set(rows["reason"]) <= set(REASONS)
+    assert rows.select((pl.col("label") == "good") == (pl.col("reason") == "good")).to_series().all()
+    assert rows["half"].to_list() == [page_half(s) for s in rows["source"]]
+    assert {"tune", "report"} == set(rows["half"])
+    assert rows.select("text_hash", "instruction").is_unique().all(), "a label belongs to one exact pair"
+    for readings, settled, reason in rows.select("readings", "settled", "reason").iter_rows():
+        disagree = len(readings) >= 2 and (readings[0] == "good") != (readings[1] == "good")
+        assert settled == disagree and (not settled or (len(readings) == 3 and reason == readings[2]))
+    assert read_labels()["text_hash"].dtype == pl.UInt64

@@ -20,13 +20,13 @@ from inference.engines.base import Piece
 from inference.engines.server import ServerEngine, ServerError
 from inference.instructions import Drawing
 from inference.models import embedded_model_path
+from inference.prompts.backtranslate import INSTRUCTION_STATUSES
 from inference.sampling import Sampling
 from inference.serving.launch import ServeError, ServerSettings, free_port, serving
 from tests.fake_engine import FakeEngine
 from tests.warehouses import pairs_warehouse, seed_pairs, sql
 
 pytestmark = pytest.mark.model
-AUGMENT_STATUSES = {"ok", "empty", "too_short", "too_long", "no_stop", "copied_example"}
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_a_served_model_scores_like_the_in_process_one(engine, python_server: st
         # sorting the whole vocabulary for every echoed token (minutes per row here)
         report = augment(warehouse, served, limit=2, drawing=Drawing(), show_progress=False)
         rows = sql(warehouse, f"SELECT * FROM augmentations WHERE model = '{served.model_id}'")
-        assert report.computed == 2 and rows.height == 2 and set(rows["status"]) <= AUGMENT_STATUSES
+        assert report.computed == 2 and rows.height == 2 and set(rows["status"]) <= INSTRUCTION_STATUSES
         assert (rows["model_source"] == python_server).all()
     finally:
         served.close()

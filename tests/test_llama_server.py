@@ -116,7 +116,7 @@ def test_llama_server_scores_and_writes_like_the_in_process_engine(
             assert report.computed == 8
         pairs = sql(
             warehouse,
-            "SELECT s.instruction AS server, l.instruction AS local FROM augmentations s "
+            "SELECT s.raw_output AS server, l.raw_output AS local FROM augmentations s "
             "JOIN augmentations l USING (segment_id) WHERE s.model LIKE 'server:%' "
             "AND l.model NOT IN ('given') AND l.model NOT LIKE 'server:%'",
         )

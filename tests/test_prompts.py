@@ -47,15 +47,22 @@ def test_the_reasoned_parser_reads_only_the_models_output() -> None:
 
 def test_instruction_cleaning_statuses() -> None:
     assert clean_instruction(' "How do I descale a kettle?"\n', True) == ("How do I descale a kettle?", "ok")
-    assert (
-        clean_instruction(" Instruction: Explain tides to a child.", True)[0] == "Explain tides to a child."
-    )
+    assert clean_instruction(" Instruction: Why are there tides?", True)[0] == "Why are there tides?"
     assert clean_instruction("   ", True) == (None, "empty")
     assert clean_instruction(" Tides?", True) == (None, "too_short")
     assert clean_instruction(" word" * 200, True) == (None, "too_long")
     assert clean_instruction(" How do I descale a kettle", False) == (None, "no_stop")
-    examples = frozenset({"Solve for x: 2x = 4"})
-    assert clean_instruction(" Solve for x: 2x = 4", True, examples) == (None, "copied_example")
+    examples = frozenset({"What is x if 2x = 4?"})
+    assert clean_instruction(" What is x if 2x = 4?", True, examples) == (None, "copied_example")
+    # forms a segment cannot answer: a pointer at a text the request does not contain, a statement
+    assert clean_instruction(" Rewrite this in Python?", True) == (None, "needs_input")
+    assert clean_instruction(" Summarize the following text:", True) == (None, "needs_input")
+    assert clean_instruction(" Explain tides to a child.", True) == (None, "not_a_question")
+    assert clean_instruction(" What changed this year in tide tables?", True)[1] == "ok"
+    # a large model's commands may be kept (--any-form); a pointer at a missing text never is
+    kept = clean_instruction(" Explain the tides.", True, questions_only=False)
+    assert kept == ("Explain the tides.", "ok")
+    assert clean_instruction(" Rewrite this text.", True, questions_only=False) == (None, "needs_input")
 
 
 def test_few_shot_prompt_is_fixed_by_the_seed_set_not_its_order() -> None:
@@ -100,8 +107,8 @@ def test_a_fine_tuned_model_is_prompted_exactly_as_it_was_trained() -> None:
     assert backward.prefix + backward.suffix(segment) == render_prompt(segment)  # the training prompt
     assert backward.kind == "fine_tuned" and backward.version.startswith("backtranslate-chat-v1:")
     # a fine-tuned model's instruction may span lines; the few-shot base model's is its first line
-    assert clean_instruction("Why does water boil?\nAnswer briefly.", True, first_line=False)[0] == (
-        "Why does water boil? Answer briefly."
+    assert clean_instruction("Why does water\nboil at sea level?", True, first_line=False)[0] == (
+        "Why does water boil at sea level?"
     )
     rating = build_rating_prompt("direct", chat=True, system="seed")
     prompt = rating.prefix + rating.suffix("Why does water boil?", segment)

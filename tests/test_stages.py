@@ -33,7 +33,7 @@ from inference.curate import curate
 from inference.curation import calibration as calibrations
 from inference.gain import answer_gain
 from inference.instructions import Drawing, draw_seed, write_instructions
-from inference.prompts.backtranslate import build_backtranslate_prompt
+from inference.prompts.backtranslate import INSTRUCTION_STATUSES, build_backtranslate_prompt
 from inference.prompts.rating import build_rating_prompt
 from inference.sampling import Sampling, row_seed
 from tests.fake_engine import MODEL_ID, FakeEngine
@@ -43,7 +43,6 @@ from warehouse.schemas import SEGMENTS
 from warehouse.store import Warehouse
 from warehouse.views import connect_views
 
-AUGMENT_STATUSES = {"ok", "empty", "too_short", "too_long", "no_stop", "copied_example"}
 COPY_PRONE_REQUEST = "Tell me about this topic in a few paragraphs."
 FAKE_CLI = [sys.executable, "-m", "tests.fake_cli"]
 
@@ -79,7 +78,7 @@ def test_augment_writes_clean_instructions_with_provenance(fake, seeded_sample, 
     assert (report.computed, report.batches) == (6, 2)
     rows = sql(warehouse, "SELECT a.*, s.keep FROM augmentations a JOIN segments s USING (segment_id)")
     assert rows.height == 6 and rows["keep"].all(), "only kept segments are augmented"
-    assert set(rows["status"]) <= AUGMENT_STATUSES
+    assert set(rows["status"]) <= INSTRUCTION_STATUSES
     assert ((rows["status"] == "ok") == rows["instruction"].is_not_null()).all(), "no silent empty strings"
     words = [None if text is None else len(text.split()) for text in rows["instruction"]]
     assert rows["instruction_words"].to_list() == words, "each row carries its instruction's length"
@@ -99,6 +98,7 @@ def test_augment_writes_clean_instructions_with_provenance(fake, seeded_sample, 
         "attempts": few_shot_drawing.attempts,
         "candidates": few_shot_drawing.candidates,
         "rank": True,
+        "questions_only": True,
     }
 
     again = augment(warehouse, fake, limit=6, batch_rows=3, show_progress=False)

@@ -119,7 +119,7 @@ AUGMENTATIONS = pa.schema(
         pa.field("instruction_words", pa.int32()),  # its words, counted as segments' n_words
         pa.field(
             "status", pa.string(), nullable=False
-        ),  # ok | empty | too_short | too_long | no_stop | copied_example
+        ),  # ok | empty | too_short | too_long | no_stop | copied_example | needs_input | not_a_question
         pa.field("raw_output", pa.string()),  # what the model wrote, before cleaning
         pa.field("sampling_seed", pa.int64(), nullable=False),  # the kept draw's seed (run seed, row, draw)
         pa.field("attempt_seeds", pa.list_(pa.int64())),  # every draw's seed (inference/instructions.py)

@@ -106,13 +106,21 @@ def augment(
     candidates: Annotated[
         int | None,
         typer.Option(
-            help="Draws per segment; the one its text is likeliest under is kept. Default: 4 for the "
-            "base model prompted few-shot, 2 for a fine-tuned backward model, 1 through --server."
+            help="Draws per segment; the one its text is likeliest under is kept. Default: 4, 1 through "
+            "--server."
         ),
     ] = None,
     attempts: Annotated[
         int | None, typer.Option(help="Rounds of draws for a segment whose draws all failed.")
     ] = None,
+    questions_only: Annotated[
+        bool,
+        typer.Option(
+            "--questions-only/--any-form",
+            help="Keep only self-contained questions (a small backward model's statements and commands "
+            "seldom match their segment), or any request (a large model's).",
+        ),
+    ] = True,
     trained: Annotated[
         bool,
         typer.Option(
@@ -151,7 +159,13 @@ def augment(
 
     def run(opened: Engine) -> StageReport:
         chosen = resolve_prompt_format(prompt_format, store, opened.model_id)
-        drawing = choose_drawing(chosen, served=server is not None, candidates=candidates, attempts=attempts)
+        drawing = choose_drawing(
+            chosen,
+            served=server is not None,
+            candidates=candidates,
+            attempts=attempts,
+            questions_only=questions_only,
+        )
         return run_augment(
             store,
             opened,

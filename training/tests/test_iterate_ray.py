@@ -91,6 +91,12 @@ def test_iterate_engine_ray_runs_each_stage_on_a_pool_of_the_model_it_trained(
             self.record["closed"] = True
 
     monkeypatch.setattr(ray_pool, "RayModelPool", RecordingPool)  # StageEngine.open imports it late
+    # the embedded base model stands in for M_yx and, unlike a backward model, answers instead of asking:
+    # every draw would fail the question check, and this test is about where each stage runs
+    from inference.augment import DRAWINGS
+    from inference.instructions import Drawing
+
+    monkeypatch.setitem(DRAWINGS, "chat", Drawing(candidates=4, attempts=2, questions_only=False))
     args = ["iterate", "--warehouse", str(fresh_warehouse), "--iterations", "2", "--min-score", "1.5"]
     args += ["--sample", "4", "--batch-rows", "2", "--parallel", "4", "--no-progress"]
     args += ["--engine", "ray", "--actors", "2", "--cpus-per-actor", "1"]
