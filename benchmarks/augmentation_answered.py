@@ -46,20 +46,26 @@ def page_half(source: str) -> str:
     return "tune" if xxhash.xxh3_64_intdigest(page_name(source).encode()) % 2 == 0 else "report"
 
 
+def page_expr(source: str = "source") -> pl.Expr:
+    """`page_name` as an expression: the file name, without a `@offset` or `:line` suffix."""
+    return pl.col(source).str.replace(r"[@:][^/]*$", "").str.extract(r"([^/]+)$").alias("page")
+
+
 def read_labels(path: Path = LABELS) -> pl.DataFrame:
-    labels = pl.read_ndjson(path).select("text_hash", "source", "instruction", "label", "reason")
-    return labels.with_columns(pl.col("text_hash").cast(pl.UInt64))
+    labels = pl.read_ndjson(path).select("text_hash", "source", "half", "instruction", "label", "reason")
+    return labels.with_columns(pl.col("text_hash").cast(pl.UInt64), page_expr())
 
 
 def run_pairs(
-    warehouse: Path, pages: set[str], prompt_version: str | None = None
+    warehouse: Path, labels: pl.DataFrame, prompt_version: str | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The run's pairs on the labelled `pages` (one per augmented segment: its instruction, null when it
-    got none) and their kept segments, each with its page's half. Without `prompt_version`, the one that
-    wrote the most rows."""
+    """The run's pairs on the labelled pages (one per augmented segment: its instruction, null when it
+    got none) and their kept segments, each with its page's half as the labels give it. Without
+    `prompt_version`, the one that wrote the most rows."""
     con = connect(warehouse)
     kept = query(con, "select segment_id, text_hash, source, header_path, text from segments where keep")
-    kept = kept.filter(pl.col("source").map_elements(page_name, return_dtype=pl.String).is_in(list(pages)))
+    halves = labels.select("page", "half").unique()
+    kept = kept.with_columns(page_expr()).join(halves, on="page")
     augmented = query(
         con,
         "select segment_id, instruction, status, prompt_version, iteration from augmentations"
@@ -68,14 +74,14 @@ def run_pairs(
     if prompt_version is None:
         prompt_version = augmented["prompt_version"].mode().sort()[0]
     pairs = augmented.filter(pl.col("prompt_version") == prompt_version).join(kept, on="segment_id")
-    with_half = pl.col("source").map_elements(page_half, return_dtype=pl.String).alias("half")
-    return pairs.with_columns(with_half), kept.with_columns(with_half)
+    return pairs, kept
 
 
 def figures(pairs: pl.DataFrame, kept: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     """Per half: kept segments, pairs written, labelled, good share, each reason's share, good per 100."""
+    verdicts = labels.select("text_hash", "instruction", "label", "reason")
     labelled = pairs.filter(pl.col("instruction").is_not_null()).join(
-        labels, on=["text_hash", "instruction"], how="left"
+        verdicts, on=["text_hash", "instruction"], how="left"
     )
     per_half = labelled.group_by("half").agg(
         pairs=pl.len(),
@@ -116,8 +122,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     labels = read_labels(args.labels)
-    pages = set(labels["source"].map_elements(page_name, return_dtype=pl.String))
-    pairs, kept = run_pairs(args.warehouse, pages, args.prompt_version)
+    pairs, kept = run_pairs(args.warehouse, labels, args.prompt_version)
     table = figures(pairs, kept, labels)
     with pl.Config(tbl_rows=10, tbl_cols=20, float_precision=3, tbl_width_chars=160):
         print(table)

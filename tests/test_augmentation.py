@@ -111,7 +111,7 @@ def test_the_default_drawing_fails_less_and_fits_no_worse_than_one_draw(
 def test_the_labelled_pairs_follow_their_rule_and_halves() -> None:
     """Every row of the labelled set is readable by benchmarks/augmentation_answered.py: one reason of the
     rule, a label that agrees with it, its page's half, and a third reading wherever two disagreed."""
-    from benchmarks.augmentation_answered import LABELS, REASONS, page_half, read_labels
+    from benchmarks.augmentation_answered import LABELS, REASONS, page_half, page_name, read_labels
 
     rows = pl.read_ndjson(LABELS)
     assert rows.height >= 300
@@ -123,4 +123,6 @@ def test_the_labelled_pairs_follow_their_rule_and_halves() -> None:
     for readings, settled, reason in rows.select("readings", "settled", "reason").iter_rows():
         disagree = len(readings) >= 2 and (readings[0] == "good") != (readings[1] == "good")
         assert settled == disagree and (not settled or (len(readings) == 3 and reason == readings[2]))
-    assert read_labels()["text_hash"].dtype == pl.UInt64
+    labels = read_labels()
+    assert labels["text_hash"].dtype == pl.UInt64
+    assert labels["page"].to_list() == [page_name(s) for s in rows["source"]], "the expression agrees"
