@@ -7,7 +7,8 @@ instructions of an augmentation run in a warehouse, this prints per half (tune, 
 
 * `good`: the share of its labelled pairs that are good, and each failure kind's share;
 * `good per 100 kept`: good pairs per 100 kept segments of those pages, so that writing no pair (a
-  segment may get none) cannot pass for quality;
+  segment may get none: `not_answered` counts those the drawing's floor left out) cannot pass for
+  quality;
 * how many pairs are not labelled yet: a pair's label belongs to its exact instruction and segment, so
   a changed pipeline writes new pairs to read. `--unlabelled FILE` writes them, with their segments, for
   reading by the same rule.
@@ -92,7 +93,9 @@ def figures(pairs: pl.DataFrame, kept: pl.DataFrame, labels: pl.DataFrame) -> pl
             for r in REASONS[1:]
         },
     )
-    segments = kept.group_by("half").agg(kept=pl.len())
+    # rows the drawing's floor left without a pair (inference/instructions.py): counted, never read
+    abstained = pairs.group_by("half").agg(not_answered=(pl.col("status") == "not_answered").sum())
+    segments = kept.group_by("half").agg(kept=pl.len()).join(abstained, on="half", how="left")
     return (
         segments.join(per_half, on="half", how="left")
         .with_columns(

@@ -39,10 +39,11 @@ def few_shot() -> tuple[pl.DataFrame, object, frozenset[str]]:
 
 def test_each_prompt_format_has_its_measured_drawing_and_options_override_it() -> None:
     assert choose_drawing("few-shot") == Drawing(candidates=4, attempts=2)
-    assert choose_drawing("chat") == Drawing(candidates=4, attempts=2)
+    assert choose_drawing("chat") == Drawing(candidates=4, attempts=2, coverage_weight=1.0, floor=1.0)
     assert choose_drawing("chat", served=True) == Drawing(candidates=1, attempts=2), "no ranking by default"
     assert choose_drawing("few-shot", served=True, candidates=3) == Drawing(candidates=3, attempts=2)
     assert choose_drawing("chat", attempts=5).attempts == 5
+    assert choose_drawing("chat", candidates=1).floor is None, "a single draw has no score to hold to a floor"
     with pytest.raises(ValueError, match="unknown prompt format"):
         choose_drawing("paper")
 

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -29,6 +30,7 @@ from etl.seeds.loaders import load_embedded_seeds
 from etl.seeds.table import add_seeds
 from humpback.cli import app
 from inference.augment import DRAWINGS, augment
+from inference.coverage import coverage
 from inference.curate import curate
 from inference.curation import calibration as calibrations
 from inference.gain import answer_gain
@@ -99,7 +101,10 @@ def test_augment_writes_clean_instructions_with_provenance(fake, seeded_sample, 
         "candidates": few_shot_drawing.candidates,
         "rank": True,
         "questions_only": True,
+        "coverage_weight": few_shot_drawing.coverage_weight,
+        "floor": few_shot_drawing.floor,
     }
+    assert rows.filter(pl.col("status") == "ok")["coverage"].is_between(0, 1).all(), "each choice's coverage"
 
     again = augment(warehouse, fake, limit=6, batch_rows=3, show_progress=False)
     assert again.already_done == 6 and again.computed == 6, "a rerun only takes rows not yet done"
@@ -200,6 +205,52 @@ def test_best_of_k_keeps_the_candidate_its_text_is_likeliest_under(fake) -> None
         assert len(set(gains)) > 1, "the candidates' gains differ, so the choice is a choice"
         checked += 1
     assert checked >= 3, "most rows had two good candidates to choose from"
+
+
+@pytest.mark.parametrize("floor_at", ["none", "median", "above_all"])
+def test_a_row_below_the_floor_draws_again_and_then_gets_no_pair(fake, floor_at: str) -> None:
+    """The choice score is the gain plus the weighted coverage; a row whose best draw scores below the
+    floor draws a second round, and one still below it after the last round keeps no instruction
+    (`not_answered`), while every draw stays recorded."""
+    seeds = load_embedded_seeds()
+    prompt = build_backtranslate_prompt(seeds.frame())
+    texts = [r["output"] for r in seeds.rows[10:30]]
+    keys = [f"row{i}" for i in range(len(texts))]
+    gain_prompt = build_rating_prompt("direct")
+    weighted = Drawing(candidates=2, attempts=2, coverage_weight=1.0)
+    first = write_instructions(fake, prompt, texts, keys, Sampling(), weighted, gain_prompt=gain_prompt)
+    firsts = [
+        weighted.choice(g, c) for g, c in zip(first["gain"], first["coverage"], strict=True) if g is not None
+    ]
+    floor = {"none": None, "median": sorted(firsts)[len(firsts) // 2], "above_all": 1e9}[floor_at]
+    drawing = replace(weighted, floor=floor)
+    written = write_instructions(fake, prompt, texts, keys, Sampling(), drawing, gain_prompt=gain_prompt)
+    for row, text in zip(written.iter_rows(named=True), texts, strict=True):
+        good = [c for c in row["attempt_instructions"] if c is not None]
+        if not good:
+            assert row["status"] != "ok" and len(row["attempt_seeds"]) == 4
+            continue
+        gains = answer_gain(fake, gain_prompt, good, [text] * len(good))
+        covered = coverage(good, [text] * len(good))
+        scores = [drawing.choice(g, c) for g, c in zip(gains, covered, strict=True)]
+        first_round = scores[: row["attempt_statuses"][:2].count("ok")]  # this round's good draws, in order
+        settled_first = bool(first_round) and (floor is None or max(first_round) >= floor)
+        assert len(row["attempt_seeds"]) == (2 if settled_first else 4), "a second round only below the floor"
+        if floor is not None and max(scores) < floor:
+            assert row["status"] == "not_answered" and row["instruction"] is None
+        else:
+            assert row["status"] == "ok"
+            assert scores[good.index(row["instruction"])] == pytest.approx(max(scores)), "the best is kept"
+        assert row["coverage"] is not None and 0 <= row["coverage"] <= 1
+    statuses = written["status"].to_list()
+    if floor_at == "none":
+        assert "not_answered" not in statuses
+    if floor_at == "median":
+        assert "not_answered" in statuses and "ok" in statuses, "the floor splits the rows"
+        assert (written["attempt_seeds"].list.len() == 4).any(), "some rows drew a second round"
+    if floor_at == "above_all":
+        assert "ok" not in statuses
+    assert drawing.label.endswith("-cover1" if floor is None else f"-floor{floor:g}")
 
 
 # Self-curation ----------------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ AUGMENTATIONS = pa.schema(
         pa.field(
             "status", pa.string(), nullable=False
         ),  # ok | empty | too_short | too_long | no_stop | copied_example | needs_input | not_a_question
+        # | not_answered (good draws, none scoring the drawing's floor: no pair rather than a wrong one)
         pa.field("raw_output", pa.string()),  # what the model wrote, before cleaning
         pa.field("sampling_seed", pa.int64(), nullable=False),  # the kept draw's seed (run seed, row, draw)
         pa.field("attempt_seeds", pa.list_(pa.int64())),  # every draw's seed (inference/instructions.py)
@@ -128,6 +129,9 @@ AUGMENTATIONS = pa.schema(
         # log p(segment | instruction) - log p(segment) per token of its first 16: how well the instruction
         # fits its segment, read through the rating prompt; null for a single draw or no instruction
         pa.field("gain", pa.float64()),
+        # the share of its content words that the segment mentions (inference/coverage.py): with the gain,
+        # the choice among draws
+        pa.field("coverage", pa.float64()),
         *_MODEL_PROVENANCE,
     ]
 )
