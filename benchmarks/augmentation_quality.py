@@ -71,6 +71,8 @@ OPTIONS = {
     "best-of-4x2": Drawing(candidates=4, attempts=2),
     "best-of-5x2": Drawing(candidates=5, attempts=2),
     "best-of-6x2": Drawing(candidates=6, attempts=2),
+    # the fine-tuned backward model's default (inference/augment.py: DRAWINGS["chat"])
+    "best-of-4x2-cover1-floor1": Drawing(candidates=4, attempts=2, coverage_weight=1.0, floor=1.0),
 }
 
 
