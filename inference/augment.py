@@ -30,8 +30,8 @@ from warehouse.store import Warehouse
 # one (benchmarks/augmentation_answered.py, tune half, 265 segments) the first self-contained question
 # was answered by its segment for 68 segments, the best by gain of 2 for 76, of 3 for 84, of 4 for 90,
 # and some draw of 4 for 131: more draws give the choice more to find. Replayed on those draws, adding
-# the coverage to the gain (weight 1; 2 and 3 did no better) chose an answered draw for 95, and a floor
-# of 1.0 on that score would leave 46 rows without a pair, 2 of them answered (36% -> 42% of pairs
+# the coverage to the gain (weight 1; 2 and 3 did no better) chose an answered draw for 96, and a floor
+# of 1.0 on that score would leave 47 rows without a pair, 2 of them answered (36% -> 43% of pairs
 # good); such a row draws a second round first. Drawn and read anew: 32.8% -> 35.9% good on the tune
 # half, 27.4% -> 30.3% on the report half, good pairs per 100 kept segments about the same.
 DRAWINGS = {
@@ -54,15 +54,16 @@ def choose_drawing(
     if prompt_format not in DRAWINGS:
         raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
     default = DRAWINGS[prompt_format]
-    drawing = replace(
+    n = candidates or (1 if served else default.candidates)
+    return replace(
         default,
-        candidates=candidates or (1 if served else default.candidates),
+        candidates=n,
         attempts=attempts or default.attempts,
         questions_only=default.questions_only if questions_only is None else questions_only,
+        # one draw: no gain is read, so nothing to weigh or hold to a floor
+        coverage_weight=default.coverage_weight if n > 1 else 0.0,
+        floor=default.floor if n > 1 else None,
     )
-    if drawing.candidates == 1:  # one draw: no gain is read, so nothing to weigh or hold to a floor
-        drawing = replace(drawing, coverage_weight=0.0, floor=None)
-    return drawing
 
 
 def drawing_version(version: str, drawing: Drawing, gain_prompt: RatingPrompt | None) -> str:

@@ -36,7 +36,7 @@ COLUMNS = {
     "instruction": pl.String,
     "status": pl.String,
     "raw_output": pl.String,
-    "sampling_seed": pl.Int64,  # the chosen draw's seed (the last failed one's when none was kept)
+    "sampling_seed": pl.Int64,  # the chosen draw's seed (not_answered: the best draw's; none clean: the last)
     "attempt_seeds": pl.List(pl.Int64),  # every draw's seed, in order
     "attempt_statuses": pl.List(pl.String),  # and what cleaning made of it
     "attempt_instructions": pl.List(pl.String),  # each draw's cleaned instruction (null: failed)
@@ -69,6 +69,9 @@ class Drawing:
             raise ValueError("candidates and attempts are at least 1")
         if self.coverage_weight < 0:
             raise ValueError("coverage_weight is at least 0")
+        if (self.floor is not None or self.coverage_weight) and not (self.rank and self.candidates > 1):
+            # without ranked draws no gain is read: nothing to weigh, no score to hold to a floor
+            raise ValueError("coverage_weight and floor need ranked draws (rank, more than one candidate)")
 
     @property
     def label(self) -> str:

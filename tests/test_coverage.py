@@ -16,6 +16,10 @@ def test_coverage_counts_the_content_words_the_text_mentions() -> None:
     assert coverage(["How do I keep grocery shelves stocked with soup?"], [text]) == [pytest.approx(1 / 4)]
     assert coverage(["What is it about?"], [text]) == [0.0], "naming nothing, it covers nothing"
     assert coverage(["SOUP BAGS?"], [text]) == [1.0], "case does not matter"
+    # a contraction's tail is no word: the "s" of "what's" would meet any possessive in the text
+    assert coverage(["What's the bag's date?", "Don't I label soup?"], [text, text]) == [1.0, 1.0]
+    assert coverage(["What's Tom's recipe?"], ["Tom's soup: the recipe's steps."]) == [1.0]
+    assert coverage(["What's Tom's recipe?"], ["It is soup."]) == [0.0]
 
 
 def test_coverage_is_a_polars_expression_over_columns() -> None:

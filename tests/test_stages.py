@@ -207,6 +207,17 @@ def test_best_of_k_keeps_the_candidate_its_text_is_likeliest_under(fake) -> None
     assert checked >= 3, "most rows had two good candidates to choose from"
 
 
+def test_a_floor_or_a_coverage_weight_needs_ranked_draws() -> None:
+    """Without a gain there is nothing to weigh and no score to hold to a floor: such a drawing is
+    refused, not recorded under a label that claims a floor."""
+    for bad in (dict(candidates=1, floor=1.0), dict(candidates=4, rank=False, floor=1.0)):
+        with pytest.raises(ValueError, match="need ranked draws"):
+            Drawing(**bad)
+    with pytest.raises(ValueError, match="need ranked draws"):
+        Drawing(candidates=1, coverage_weight=1.0)
+    assert Drawing(candidates=2, coverage_weight=1.0, floor=0.5).label == "best-of-2x1-cover1-floor0.5"
+
+
 @pytest.mark.parametrize("floor_at", ["none", "median", "above_all"])
 def test_a_row_below_the_floor_draws_again_and_then_gets_no_pair(fake, floor_at: str) -> None:
     """The choice score is the gain plus the weighted coverage; a row whose best draw scores below the

@@ -127,7 +127,8 @@ AUGMENTATIONS = pa.schema(
         pa.field("attempt_statuses", pa.list_(pa.string())),  # what cleaning made of each draw
         pa.field("attempt_instructions", pa.list_(pa.string())),  # and its instruction (null: failed)
         # log p(segment | instruction) - log p(segment) per token of its first 16: how well the instruction
-        # fits its segment, read through the rating prompt; null for a single draw or no instruction
+        # fits its segment, read through the rating prompt; null for a single draw or when no draw cleaned
+        # (a not_answered row keeps its best draw's gain and coverage, and that draw's raw_output and seed)
         pa.field("gain", pa.float64()),
         # the share of its content words that the segment mentions (inference/coverage.py): with the gain,
         # the choice among draws
