@@ -14,14 +14,14 @@ the model just trained.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sql
 from humpback_train.base_model import resolve_base
 from humpback_train.settings import TrainSettings
 from humpback_train.train import train_model
-from inference.augment import augment
+from inference.augment import augment, choose_drawing
 from inference.curate import curate
 from inference.curation.rater import rating_prompt
 from inference.engines import open_engine
@@ -122,6 +122,10 @@ def iterate(
                 iteration=0,
                 prompt_format="chat",
                 sampling=sampling,
+                # no floor: it holds the backward model's own gain to a level measured for `make etl`'s
+                # M_yx (the cpu preset); the loop's model, of any preset, reads its gain on another
+                # scale (with the tiny preset's, the loop's test kept no augmented pair for M1)
+                drawing=replace(choose_drawing("chat"), floor=None),
                 sample=sample,
                 batch_rows=batch_rows,
                 show_progress=show_progress,
