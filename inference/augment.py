@@ -47,10 +47,16 @@ def choose_drawing(
     candidates: int | None = None,
     attempts: int | None = None,
     questions_only: bool | None = None,
+    floor: float | None = None,
+    no_floor: bool = False,
 ) -> Drawing:
-    """The format's default drawing, with `candidates`, `attempts` or `questions_only` when given.
-    Through a server, ranking draws reads prompt log-probabilities, which llama_cpp.server computes very
-    slowly and upstream llama-server does not return: one draw per round unless asked."""
+    """The format's default drawing, with `candidates`, `attempts`, `questions_only` or `floor` when
+    given (`no_floor`: none). Through a server, ranking draws reads prompt log-probabilities, which
+    llama_cpp.server computes very slowly and upstream llama-server does not return: one draw per round
+    unless asked. The floor holds the drawing model's own gain to a level: another model may need
+    another one."""
+    if floor is not None and no_floor:
+        raise ValueError("give a floor or no floor, not both")
     if prompt_format not in DRAWINGS:
         raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
     default = DRAWINGS[prompt_format]
@@ -62,7 +68,7 @@ def choose_drawing(
         questions_only=default.questions_only if questions_only is None else questions_only,
         # one draw: no gain is read, so nothing to weigh or hold to a floor
         coverage_weight=default.coverage_weight if n > 1 else 0.0,
-        floor=default.floor if n > 1 else None,
+        floor=None if no_floor else floor if floor is not None else default.floor if n > 1 else None,
     )
 
 

@@ -44,6 +44,14 @@ def test_each_prompt_format_has_its_measured_drawing_and_options_override_it() -
     assert choose_drawing("few-shot", served=True, candidates=3) == Drawing(candidates=3, attempts=2)
     assert choose_drawing("chat", attempts=5).attempts == 5
     assert choose_drawing("chat", candidates=1).floor is None, "a single draw has no score to hold to a floor"
+    assert (
+        choose_drawing("chat", floor=0.5).floor == 0.5 and choose_drawing("chat", no_floor=True).floor is None
+    )
+    assert choose_drawing("few-shot", floor=0.5).label.endswith("-floor0.5"), "the floor is in the version"
+    with pytest.raises(ValueError, match="need ranked draws"):
+        choose_drawing("chat", served=True, floor=0.5)  # one draw reads no gain to hold to it
+    with pytest.raises(ValueError, match="not both"):
+        choose_drawing("chat", floor=0.5, no_floor=True)
     with pytest.raises(ValueError, match="unknown prompt format"):
         choose_drawing("paper")
 

@@ -121,6 +121,16 @@ def augment(
             "seldom match their segment), or any request (a large model's).",
         ),
     ] = True,
+    floor: Annotated[
+        float | None,
+        typer.Option(
+            help="The choice score (gain + coverage) a segment's best draw needs, or it gets no pair "
+            "(not_answered). Default: 1.0 for a fine-tuned backward model, none for few-shot."
+        ),
+    ] = None,
+    no_floor: Annotated[
+        bool, typer.Option("--no-floor", help="Keep every segment's best draw, however low.")
+    ] = False,
     trained: Annotated[
         bool,
         typer.Option(
@@ -144,6 +154,8 @@ def augment(
     from inference.formats import resolve_prompt_format, trained_backward_model
     from inference.sampling import Sampling
 
+    if floor is not None and no_floor:
+        raise typer.BadParameter("give --floor or --no-floor, not both")
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
     store = open_warehouse(warehouse)
     if model is None and server is None and trained:
@@ -165,6 +177,8 @@ def augment(
             candidates=candidates,
             attempts=attempts,
             questions_only=questions_only,
+            floor=floor,
+            no_floor=no_floor,
         )
         return run_augment(
             store,
