@@ -123,7 +123,7 @@ def write_instructions(
     draws: list[list[tuple[int, Completion, str | None, str, float | None, float | None]]] = [
         [] for _ in range(n)
     ]
-    best: list[float | None] = [None] * n
+    alone: dict[int, tuple[float, int]] = {}  # log p(text) per row, read once and kept across rounds
     todo = list(range(n))
     for attempt in range(drawing.attempts):
         if not todo:
@@ -143,22 +143,14 @@ def write_instructions(
                 if status == OK:
                     fresh.append((i, len(draws[i])))
                 draws[i].append((seed, done, instruction, status, None, None))
-        _score(judge, gain_prompt if ranked else None, texts, draws, fresh)
-        for i in {i for i, _ in fresh}:
-            scores = [drawing.choice(d[4], d[5]) for d in draws[i] if d[3] == OK]
-            known = [v for v in scores if v is not None]
-            best[i] = max(known) if known else None
-        todo = [i for i in todo if not _settled(draws[i], best[i], drawing.floor)]
+        _score(judge, gain_prompt if ranked else None, texts, draws, fresh, alone)
+        todo = [i for i in todo if not _settled(draws[i], drawing)]
 
     out: dict[str, list] = {name: [] for name in COLUMNS}
-    for row_draws, row_best in zip(draws, best, strict=True):
-        good = [j for j, d in enumerate(row_draws) if d[3] == OK]
-        if good:  # the highest choice score; the first good draw on ties or without scores
-            pick = max(good, key=lambda j: (_or_low(drawing.choice(row_draws[j][4], row_draws[j][5])), -j))
-        else:
-            pick = len(row_draws) - 1
+    for row_draws in draws:
+        pick, best = _pick(row_draws, drawing)
         seed, done, instruction, status, gain, cover = row_draws[pick]
-        if good and drawing.floor is not None and row_best is not None and row_best < drawing.floor:
+        if _below_floor(best, drawing):
             instruction, status = None, NOT_ANSWERED
         out["instruction"].append(instruction)
         out["status"].append(status)
@@ -181,16 +173,18 @@ def _score(
     texts: Sequence[str],
     draws: list[list[tuple[int, Completion, str | None, str, float | None, float | None]]],
     fresh: list[tuple[int, int]],
+    alone: dict[int, tuple[float, int]],
 ) -> None:
-    """Fill in the gain (when `gain_prompt` is given) and the coverage of this round's good draws."""
+    """Fill in the gain (when `gain_prompt` is given) and the coverage of this round's good draws;
+    `alone` caches each row's log p(text), which every round's gain needs."""
     if not fresh:
         return
     instructions = [draws[i][j][2] or "" for i, j in fresh]
     covered = coverage(instructions, [texts[i] for i, _ in fresh])
     gains: list[float | None] = [None] * len(fresh)
     if gain_prompt is not None:
-        rows = sorted({i for i, _ in fresh})
-        alone = dict(zip(rows, logp_alone(judge, gain_prompt, [texts[i] for i in rows]), strict=True))
+        rows = sorted({i for i, _ in fresh} - alone.keys())
+        alone.update(zip(rows, logp_alone(judge, gain_prompt, [texts[i] for i in rows]), strict=True))
         gains = list(
             answer_gain(
                 judge,
@@ -205,11 +199,26 @@ def _score(
         draws[i][j] = (*draws[i][j][:4], gain, cover)
 
 
-def _settled(row_draws: list[tuple], best: float | None, floor: float | None) -> bool:
+def _pick(row_draws: list[tuple], drawing: Drawing) -> tuple[int, float | None]:
+    """The chosen draw of a row and its choice score: the good draw with the highest score, the first
+    one on ties or without scores; the last draw when none is good."""
+    good = [j for j, d in enumerate(row_draws) if d[3] == OK]
+    if not good:
+        return len(row_draws) - 1, None
+    scores = {j: drawing.choice(row_draws[j][4], row_draws[j][5]) for j in good}
+    pick = max(good, key=lambda j: (_or_low(scores[j]), -j))
+    return pick, scores[pick]
+
+
+def _below_floor(best: float | None, drawing: Drawing) -> bool:
+    return drawing.floor is not None and best is not None and best < drawing.floor
+
+
+def _settled(row_draws: list[tuple], drawing: Drawing) -> bool:
     """Whether a row needs no further round: a good draw, scoring at least the floor when there is one."""
     if not any(d[3] == OK for d in row_draws):
         return False
-    return floor is None or best is None or best >= floor
+    return not _below_floor(_pick(row_draws, drawing)[1], drawing)
 
 
 def _or_low(value: float | None) -> float:

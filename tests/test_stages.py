@@ -29,11 +29,12 @@ from typer.testing import CliRunner
 from etl.seeds.loaders import load_embedded_seeds
 from etl.seeds.table import add_seeds
 from humpback.cli import app
+from inference import instructions
 from inference.augment import DRAWINGS, augment
 from inference.coverage import coverage
 from inference.curate import curate
 from inference.curation import calibration as calibrations
-from inference.gain import answer_gain
+from inference.gain import answer_gain, logp_alone
 from inference.instructions import Drawing, draw_seed, write_instructions
 from inference.prompts.backtranslate import INSTRUCTION_STATUSES, build_backtranslate_prompt
 from inference.prompts.rating import build_rating_prompt
@@ -219,7 +220,7 @@ def test_a_floor_or_a_coverage_weight_needs_ranked_draws() -> None:
 
 
 @pytest.mark.parametrize("floor_at", ["none", "median", "above_all"])
-def test_a_row_below_the_floor_draws_again_and_then_gets_no_pair(fake, floor_at: str) -> None:
+def test_a_row_below_the_floor_draws_again_and_then_gets_no_pair(fake, floor_at: str, monkeypatch) -> None:
     """The choice score is the gain plus the weighted coverage; a row whose best draw scores below the
     floor draws a second round, and one still below it after the last round keeps no instruction
     (`not_answered`), while every draw stays recorded."""
@@ -235,7 +236,15 @@ def test_a_row_below_the_floor_draws_again_and_then_gets_no_pair(fake, floor_at:
     ]
     floor = {"none": None, "median": sorted(firsts)[len(firsts) // 2], "above_all": 1e9}[floor_at]
     drawing = replace(weighted, floor=floor)
+    read_alone: list[str] = []
+
+    def counted_alone(engine, rating, answers, *args):
+        read_alone.extend(answers)
+        return logp_alone(engine, rating, answers, *args)
+
+    monkeypatch.setattr(instructions, "logp_alone", counted_alone)
     written = write_instructions(fake, prompt, texts, keys, Sampling(), drawing, gain_prompt=gain_prompt)
+    assert sorted(read_alone) == sorted(set(read_alone)), "log p(text) read once per row"
     for row, text in zip(written.iter_rows(named=True), texts, strict=True):
         good = [c for c in row["attempt_instructions"] if c is not None]
         if not good:
