@@ -135,3 +135,23 @@ def test_the_labelled_pairs_follow_their_rule_and_halves() -> None:
     labels = read_labels()
     assert labels["text_hash"].dtype == pl.UInt64
     assert labels["page"].to_list() == [page_name(s) for s in rows["source"]], "the expression agrees"
+
+
+def test_the_curation_benchmark_on_real_pairs_counts_its_selections() -> None:
+    """benchmarks/curation_answered.py's figures: the good share, the AUROC of the expected score against
+    the labels, and the precision and recall of A_4 and A_5, on a frame whose answers are known."""
+    from benchmarks.curation_answered import figures
+
+    scored = pl.DataFrame(
+        {
+            "good": [True, True, True, False, False, False, False, True],
+            "expected_score": [5.0, 4.2, 2.0, 5.0, 4.5, 3.0, 1.0, 4.9],
+        }
+    )
+    result = figures(scored)
+    assert result["pairs"] == 8 and result["good_share"] == 0.5
+    assert result["a4_kept"] == 5 and result["a4_precision"] == pytest.approx(3 / 5)
+    assert result["a4_recall"] == pytest.approx(3 / 4)
+    assert result["a5_kept"] == 2 and result["a5_precision"] == 0.5 and result["a5_recall"] == 0.25
+    # of the 16 (good, bad) pairings the good one scores higher in 9 (3 + 2 + 1 + 3), and 1 is a tie
+    assert result["auroc"] == pytest.approx(9.5 / 16)
