@@ -19,7 +19,10 @@ SERVER ?=
 # direct by default: a calibration of a model fine-tuned on the seeds would be fitted on its own training pairs.
 MODE ?= calibrated
 ITERATE_MODE ?= direct
-SEEDS ?=
+# SEEDS: the seed JSONL files of `make etl`. By default the embedded seed set and our web-style seed
+# pairs (etl/seeds/web_seeds.jsonl): a backward model trained on both writes instructions their web
+# segments answer more often (README "More seeds, better instructions").
+SEEDS ?= etl/seeds/embedded_seeds.jsonl etl/seeds/web_seeds.jsonl
 # BACKWARD: the backward model p(instruction | output) of `make etl`. trained: fine-tune it on the seeds
 # first (LoRA, preset BACKWARD_PRESET; it writes instructions that fit their segments better than
 # few-shot prompting, README "Self-augmentation"); few-shot: the base model shown seed examples, no
@@ -115,7 +118,7 @@ etl: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ENGINE_ARGS) $(ETL_ARGS)
 	$(MAKE) --no-print-directory seeds $(if $(TRAIN_BACKWARD),backward) augment curate report
 
-# SEEDS: seed JSONL files; none means the embedded seed set.
+# SEEDS: seed JSONL files (above); SEEDS= (empty) loads the embedded seed set alone.
 seeds: $(STAMP)
 	$(BIN)/humpback seed load $(SEEDS) --warehouse $(WAREHOUSE)
 

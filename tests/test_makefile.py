@@ -48,3 +48,14 @@ def test_make_etl_trains_nothing_when_the_user_chose_the_backward_model(variable
 def test_backward_few_shot_keeps_the_base_model_even_when_one_was_trained() -> None:
     augment = next(line for line in dry_run("augment", "BACKWARD=few-shot") if "humpback augment" in line)
     assert "--base" in augment.split()
+
+
+def test_make_etl_loads_the_embedded_and_web_seeds_unless_told_otherwise() -> None:
+    load = next(line for line in dry_run("etl") if "humpback seed load" in line).split()
+    assert [w for w in load if w.endswith(".jsonl")] == [
+        "etl/seeds/embedded_seeds.jsonl",
+        "etl/seeds/web_seeds.jsonl",
+    ]
+    assert all((REPO / w).is_file() for w in load if w.endswith(".jsonl"))
+    alone = next(line for line in dry_run("etl", "SEEDS=") if "humpback seed load" in line).split()
+    assert not [w for w in alone if w.endswith(".jsonl")], "SEEDS= is the embedded set alone"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from etl.seeds.loaders import load_embedded_seeds, load_seed_file
@@ -70,6 +71,21 @@ def test_embedded_seed_set_is_varied() -> None:
     assert len(rows) >= 40
     assert len({r["category"] for r in rows}) >= 10
     assert all(len(r["output"].split()) >= 5 for r in rows)
+
+
+def test_web_seed_pairs_are_requests_their_web_passages_answer() -> None:
+    """`make etl`'s second seed file: our own pairs whose output reads like a passage of a web page (a
+    how-to, a recipe, a product page, a news story), so the backward model learns the requests web
+    segments answer. Every line is a pair, none repeats an embedded one, the kinds are varied, and no
+    instruction points at a text it does not contain."""
+    web = load_seed_file(Path(__file__).resolve().parents[1] / "etl" / "seeds" / "web_seeds.jsonl")
+    assert len(web.rows) >= 150 and not web.skipped
+    assert not {r["seed_id"] for r in web.rows} & {r["seed_id"] for r in load_embedded_seeds().rows}
+    assert {"news", "product", "recipe", "how_to", "faq"} <= {r["category"] for r in web.rows}
+    assert not [r for r in web.rows if "\n\n" in r["instruction"]], "no pair carries an input of its own"
+    assert all(50 <= len(r["output"].split()) <= 250 for r in web.rows)
+    pointing = re.compile(r"(?i)\bthe following\b|\bthis (text|article|passage|page)\b|summari[sz]e this")
+    assert not [r["instruction"] for r in web.rows if pointing.search(r["instruction"])]
 
 
 def test_adding_seeds_twice_keeps_each_pair_once(tmp_path: Path, shared: Path) -> None:
