@@ -118,7 +118,8 @@ etl: $(STAMP) $(SAMPLE_WARC)
 	$(BIN)/humpback etl $(CORPUS) --warehouse $(WAREHOUSE) --workers $(WORKERS) $(ENGINE_ARGS) $(ETL_ARGS)
 	$(MAKE) --no-print-directory seeds $(if $(TRAIN_BACKWARD),backward) augment curate report
 
-# SEEDS: seed JSONL files (above); SEEDS= (empty) loads the embedded seed set alone.
+# SEEDS: seed JSONL files (above); SEEDS= (empty) loads the embedded seed set alone (into a fresh
+# WAREHOUSE: the seeds table only grows).
 seeds: $(STAMP)
 	$(BIN)/humpback seed load $(SEEDS) --warehouse $(WAREHOUSE)
 

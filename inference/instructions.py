@@ -184,7 +184,8 @@ def _score(
     gains: list[float | None] = [None] * len(fresh)
     if gain_prompt is not None:
         rows = sorted({i for i, _ in fresh} - alone.keys())
-        alone.update(zip(rows, logp_alone(judge, gain_prompt, [texts[i] for i in rows]), strict=True))
+        if rows:
+            alone.update(zip(rows, logp_alone(judge, gain_prompt, [texts[i] for i in rows]), strict=True))
         gains = list(
             answer_gain(
                 judge,

@@ -146,6 +146,7 @@ def test_the_curation_benchmark_on_real_pairs_counts_its_selections() -> None:
         {
             "good": [True, True, True, False, False, False, False, True],
             "expected_score": [5.0, 4.2, 2.0, 5.0, 4.5, 3.0, 1.0, 4.9],
+            "score": [5, 4, 2, 5, 4, 3, 1, 4],  # A_k of a whole k reads the score, as the engine's sets do
         }
     )
     result = figures(scored)

@@ -86,6 +86,8 @@ def test_web_seed_pairs_are_requests_their_web_passages_answer() -> None:
     assert all(50 <= len(r["output"].split()) <= 250 for r in web.rows)
     pointing = re.compile(r"(?i)\bthe following\b|\bthis (text|article|passage|page)\b|summari[sz]e this")
     assert not [r["instruction"] for r in web.rows if pointing.search(r["instruction"])]
+    by_path = load_seed_file(Path(__file__).resolve().parents[1] / "etl" / "seeds" / "embedded_seeds.jsonl")
+    assert by_path.rows == load_embedded_seeds().rows, "the embedded file named by path stays `embedded`"
 
 
 def test_adding_seeds_twice_keeps_each_pair_once(tmp_path: Path, shared: Path) -> None:

@@ -157,8 +157,11 @@ def _read(
 
 
 def load_seed_file(path: Path | str, lang: str = "en") -> SeedLoad:
-    """Pairs from a JSONL(.gz) or Parquet file of any of the supported shapes."""
+    """Pairs from a JSONL(.gz) or Parquet file of any of the supported shapes. The embedded seed set's
+    own file, named by its path (as `make etl`'s SEEDS does), keeps its provenance: `embedded`."""
     path = Path(path)
+    if path.resolve() == Path(str(files(__package__) / "embedded_seeds.jsonl")).resolve():
+        return load_embedded_seeds()
     return _read(read_records(path), str(path), lang, embedded=False)
 
 
