@@ -61,14 +61,17 @@ def choose_drawing(
         raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
     default = DRAWINGS[prompt_format]
     n = candidates or (1 if served else default.candidates)
+    if no_floor:
+        floor = None
+    elif floor is None:  # one draw: no gain is read, so nothing to weigh or hold to a floor
+        floor = default.floor if n > 1 else None
     return replace(
         default,
         candidates=n,
         attempts=attempts or default.attempts,
         questions_only=default.questions_only if questions_only is None else questions_only,
-        # one draw: no gain is read, so nothing to weigh or hold to a floor
         coverage_weight=default.coverage_weight if n > 1 else 0.0,
-        floor=None if no_floor else floor if floor is not None else default.floor if n > 1 else None,
+        floor=floor,
     )
 
 

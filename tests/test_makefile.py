@@ -59,3 +59,12 @@ def test_make_etl_loads_the_embedded_and_web_seeds_unless_told_otherwise() -> No
     assert all((REPO / w).is_file() for w in load if w.endswith(".jsonl"))
     alone = next(line for line in dry_run("etl", "SEEDS=") if "humpback seed load" in line).split()
     assert not [w for w in alone if w.endswith(".jsonl")], "SEEDS= is the embedded set alone"
+
+
+def test_make_etl_trains_the_backward_model_for_its_measured_steps_unless_told_otherwise() -> None:
+    """26 steps: what the labelled pairs were measured with (README "More web seeds"); the seed files
+    grew past one epoch of it, so the count is set, not left to the preset's epoch."""
+    train = next(line for line in dry_run("etl") if "humpback train" in line).split()
+    assert train[train.index("--max-steps") + 1] == "26"
+    epoch = next(line for line in dry_run("etl", "BACKWARD_STEPS=") if "humpback train" in line).split()
+    assert "--max-steps" not in epoch and epoch[epoch.index("--preset") + 1] == "cpu"

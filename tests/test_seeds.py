@@ -79,11 +79,11 @@ def test_web_seed_pairs_are_requests_their_web_passages_answer() -> None:
     segments answer. Every line is a pair, none repeats an embedded one, the kinds are varied, and no
     instruction points at a text it does not contain."""
     web = load_seed_file(Path(__file__).resolve().parents[1] / "etl" / "seeds" / "web_seeds.jsonl")
-    assert len(web.rows) >= 150 and not web.skipped
+    assert len(web.rows) >= 300 and not web.skipped
     assert not {r["seed_id"] for r in web.rows} & {r["seed_id"] for r in load_embedded_seeds().rows}
     assert {"news", "product", "recipe", "how_to", "faq"} <= {r["category"] for r in web.rows}
     assert not [r for r in web.rows if "\n\n" in r["instruction"]], "no pair carries an input of its own"
-    assert all(50 <= len(r["output"].split()) <= 250 for r in web.rows)
+    assert all(25 <= len(r["output"].split()) <= 250 for r in web.rows), "a web segment may be short"
     pointing = re.compile(r"(?i)\bthe following\b|\bthis (text|article|passage|page)\b|summari[sz]e this")
     assert not [r["instruction"] for r in web.rows if pointing.search(r["instruction"])]
     by_path = load_seed_file(Path(__file__).resolve().parents[1] / "etl" / "seeds" / "embedded_seeds.jsonl")
