@@ -31,7 +31,7 @@ BACKWARD ?= trained
 BACKWARD_PRESET ?= cpu
 # BACKWARD_STEPS: its optimiser steps (empty: the preset's epoch). 26 steps of 8 rows see about 60% of
 # the default seeds' rows once, in the time one epoch of the first 205 rows took; measured with the
-# labelled pairs (README "More seeds, better instructions").
+# labelled pairs (README "More web seeds, of the kinds that failed").
 BACKWARD_STEPS ?= 26
 TRAIN_BACKWARD = $(if $(MODEL)$(SERVER),,$(filter trained,$(BACKWARD)))
 PORT ?= 8080
