@@ -61,9 +61,10 @@ def choose_drawing(
         raise ValueError(f"unknown prompt format {prompt_format!r}; choose {', '.join(DRAWINGS)}")
     default = DRAWINGS[prompt_format]
     n = candidates or (1 if served else default.candidates)
+    # one draw: no gain is read, so nothing to weigh by coverage or hold to a floor
     if no_floor:
         floor = None
-    elif floor is None:  # one draw: no gain is read, so nothing to weigh or hold to a floor
+    elif floor is None:
         floor = default.floor if n > 1 else None
     return replace(
         default,
