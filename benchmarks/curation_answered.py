@@ -37,7 +37,7 @@ import polars as pl
 from tqdm import tqdm
 
 from benchmarks.augmentation_answered import LABELS, read_labels, run_pairs
-from benchmarks.harness import ROOT
+from benchmarks.harness import MAKE_ETL_SEEDS
 from etl.seeds.loaders import load_seed_file
 from inference.coverage import coverage_expr
 from inference.curation.metrics import auroc
@@ -45,8 +45,6 @@ from inference.curation.rater import make_rater
 from inference.engines import open_engine
 
 TARGET_A5_PRECISION, TARGET_A4_PRECISION, TARGET_A4_RECALL = 0.90, 0.85, 0.50
-# `make etl`'s seeds (the Makefile's SEEDS), which its calibrated curation is fitted on
-MAKE_ETL_SEEDS = (ROOT / "etl" / "seeds" / "embedded_seeds.jsonl", ROOT / "etl" / "seeds" / "web_seeds.jsonl")
 CACHE = Path.home() / ".cache" / "humpback" / "benchmarks" / "curation_answered.jsonl"
 COLUMNS = ("pairs", "good_share", "auroc", "a4_kept", "a4_precision", "a4_recall")
 COLUMNS += ("a5_kept", "a5_precision", "a5_recall")

@@ -5,11 +5,13 @@ optimiser steps, each with several training seeds; measured by `humpback likelih
 answers and by the judge (`humpback eval`) against the seeds-only model on the Vicuna questions.
 
 The data, disjoint: the English web pages of ../shared/data (html/trafilatura_en, and on the full budget
-the dolma WARCs) as the corpus; the OpenAssistant first-turn rank-0 pairs as the seeds; the dolly records
-and the Self-Instruct seed tasks' first instances as the reference set; the Vicuna questions for the
-judge. A training row within the export's 8-word overlap test of a reference or Vicuna prompt is dropped
-(and counted). The engine's default pipeline makes the pairs: `humpback etl`, `seed load`, the trained
-backward model, `augment`, `curate` (calibrated, k = 4).
+the dolma WARCs) as the corpus; the OpenAssistant first-turn rank-0 pairs as the forward models' seeds;
+the dolly records and the Self-Instruct seed tasks' first instances as the reference set; the Vicuna
+questions for the judge. A training row within the export's 8-word overlap test of a reference or
+Vicuna prompt is dropped (and counted). `make etl`'s default pipeline makes the pairs, as it runs them:
+`humpback etl`, `seed load` of its seed files (the Makefile's SEEDS), the backward model trained on them
+for its BACKWARD_STEPS, `augment`, `curate` (calibrated, k = 4). The forward seeds live in a warehouse
+of their own (DIR/forward-seeds), so that neither the backward model nor the calibration sees them.
 
 Everything is kept under DIR and keyed by content, so a rerun only does what is missing: the pipeline's
 stages resume, a trained model is found in DIR's warehouse by its rows and settings, and each reference
@@ -37,7 +39,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from benchmarks.harness import ROOT, shared_path
+from benchmarks.harness import MAKE_ETL_BACKWARD_STEPS, MAKE_ETL_SEEDS, ROOT, shared_path
 
 VARIANTS = ("seeds", "curated", "random", "all", "curated-untagged")
 K, MODE = 4.0, "calibrated"  # `make etl`'s curation: the calibrated mode, A_4
@@ -120,16 +122,26 @@ def run_pipeline(out: Path, budget: Budget) -> Path:
     warehouse = out / "warehouse"
     inputs = [str(p) for p in corpus(out, budget)]
     humpback("etl", *inputs, "--warehouse", str(warehouse), "--no-progress")
-    humpback(
-        "seed", "load", str(shared_path("seed", "oasst_en_100_tree.jsonl")), "--warehouse", str(warehouse)
-    )
-    humpback("train", "--role", "backward", "--warehouse", str(warehouse), "--preset", "cpu", "--no-progress")
+    humpback("seed", "load", *map(str, MAKE_ETL_SEEDS), "--warehouse", str(warehouse))
+    backward = ("--role", "backward", "--preset", "cpu", "--max-steps", str(MAKE_ETL_BACKWARD_STEPS))
+    humpback("train", *backward, "--warehouse", str(warehouse), "--no-progress")
     humpback("augment", "--warehouse", str(warehouse), "--no-progress")
     humpback("curate", "--warehouse", str(warehouse), "--mode", MODE, "--no-progress")
     return warehouse
 
 
-def variant_rows(warehouse: Path, seed: int, prompts: list[str]) -> tuple[dict[str, pl.DataFrame], dict]:
+def forward_seeds(out: Path) -> Path:
+    """The forward models' seed pairs, in a warehouse of their own: the OpenAssistant pairs."""
+    warehouse = out / "forward-seeds"
+    humpback(
+        "seed", "load", str(shared_path("seed", "oasst_en_100_tree.jsonl")), "--warehouse", str(warehouse)
+    )
+    return warehouse
+
+
+def variant_rows(
+    warehouse: Path, seeds_warehouse: Path, seed: int, prompts: list[str]
+) -> tuple[dict[str, pl.DataFrame], dict]:
     """Each variant's training rows (origin, row_id, system, instruction, output) for one training seed,
     without rows that overlap an evaluation prompt; and what was dropped."""
     from humpback_train.examples import read_rows
@@ -138,10 +150,12 @@ def variant_rows(warehouse: Path, seed: int, prompts: list[str]) -> tuple[dict[s
     from warehouse.store import Warehouse
 
     store = Warehouse(warehouse)
-    seeds, _ = read_rows(store, "forward", -1)
+    seeds, _ = read_rows(Warehouse(seeds_warehouse), "forward", -1)
     curated, _ = read_rows(store, "forward", 0, K, MODE)
+    curated = pl.concat([seeds, curated.filter(pl.col("origin") == "augmented")])
     everything, _ = read_rows(store, "forward", 0, 1.0, MODE)  # k = 1: every scored pair
     augmented = everything.filter(pl.col("origin") == "augmented")
+    everything = pl.concat([seeds, augmented])
     size = curated.filter(pl.col("origin") == "augmented").height
     drawn = augmented.sort(
         pl.col("row_id").map_elements(lambda r: xxhash.xxh3_64_intdigest(f"{seed}|{r}".encode()), pl.UInt64)
@@ -162,7 +176,9 @@ def variant_rows(warehouse: Path, seed: int, prompts: list[str]) -> tuple[dict[s
 
 
 # Training and measuring ----------------------------------------------------------------------------------
-def train_variants(out: Path, warehouse: Path, budget: Budget, prompts: list[str]) -> dict[str, dict]:
+def train_variants(
+    out: Path, warehouse: Path, seeds_warehouse: Path, budget: Budget, prompts: list[str]
+) -> dict[str, dict]:
     """Every variant with every training seed, as DIR/models/<variant>-<seed>.gguf; a model already in the
     warehouse (same rows and settings) is not trained again."""
     from humpback_train.examples import training_data
@@ -175,7 +191,9 @@ def train_variants(out: Path, warehouse: Path, budget: Budget, prompts: list[str
     models_dir = out / "models"
     models_dir.mkdir(exist_ok=True)
     # every seed's rows first: a model registered mid-way must not change what the next one reads
-    rows = {seed: variant_rows(warehouse, seed, prompts) for seed in range(budget.training_seeds)}
+    rows = {
+        seed: variant_rows(warehouse, seeds_warehouse, seed, prompts) for seed in range(budget.training_seeds)
+    }
     trained: dict[str, dict] = {}
     for seed, (variants, dropped) in rows.items():
         for variant, frame in variants.items():
@@ -386,7 +404,7 @@ def main() -> None:
     started = time.perf_counter()
     reference = reference_set(out, budget)
     warehouse = run_pipeline(out, budget)
-    models = train_variants(out, warehouse, budget, evaluation_prompts(reference))
+    models = train_variants(out, warehouse, forward_seeds(out), budget, evaluation_prompts(reference))
     values = likelihoods(out, reference, models, budget)
     halves = {half: likelihood_figures(values, models, half) for half in ("tune", "report", "all")}
     judged = {} if args.no_judge else judge(out, warehouse, models, budget)

@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the repository's packages, whatever the working folder
     sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# `make etl`'s default pipeline as the benchmarks replay it: the Makefile's SEEDS and BACKWARD_STEPS
+# (tests/test_makefile.py checks that they agree)
+MAKE_ETL_SEEDS = (ROOT / "etl" / "seeds" / "embedded_seeds.jsonl", ROOT / "etl" / "seeds" / "web_seeds.jsonl")
+MAKE_ETL_BACKWARD_STEPS = 26
 
 T = TypeVar("T")
 

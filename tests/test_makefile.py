@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness import MAKE_ETL_BACKWARD_STEPS, MAKE_ETL_SEEDS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +59,7 @@ def test_make_etl_loads_the_embedded_and_web_seeds_unless_told_otherwise() -> No
         "etl/seeds/web_seeds.jsonl",
     ]
     assert all((REPO / w).is_file() for w in load if w.endswith(".jsonl"))
+    assert [str(p.relative_to(REPO)) for p in MAKE_ETL_SEEDS] == [w for w in load if w.endswith(".jsonl")]
     alone = next(line for line in dry_run("etl", "SEEDS=") if "humpback seed load" in line).split()
     assert not [w for w in alone if w.endswith(".jsonl")], "SEEDS= is the embedded set alone"
 
@@ -65,6 +68,6 @@ def test_make_etl_trains_the_backward_model_for_its_measured_steps_unless_told_o
     """26 steps: what the labelled pairs were measured with (README "More web seeds"); the seed files
     grew past one epoch of it, so the count is set, not left to the preset's epoch."""
     train = next(line for line in dry_run("etl") if "humpback train" in line).split()
-    assert train[train.index("--max-steps") + 1] == "26"
+    assert train[train.index("--max-steps") + 1] == "26" == str(MAKE_ETL_BACKWARD_STEPS)
     epoch = next(line for line in dry_run("etl", "BACKWARD_STEPS=") if "humpback train" in line).split()
     assert "--max-steps" not in epoch and epoch[epoch.index("--preset") + 1] == "cpu"
